@@ -1,0 +1,18 @@
+"""The experiments, one module each: an ordered, declared list of steps."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from workbench.errors import BadInput
+
+from . import exp1, exp2, exp3, vxlan
+
+SCENARIOS: dict[str, ModuleType] = {m.NAME: m for m in (exp1, exp2, exp3, vxlan)}
+
+
+def get(name: str) -> ModuleType:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise BadInput(f"unknown scenario {name!r} (have: {', '.join(SCENARIOS)})") from None

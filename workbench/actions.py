@@ -1,0 +1,403 @@
+"""Step factories: the building blocks scenarios declare.
+
+Each factory returns a Step whose apply/verify/undo use the libraries
+(pyroute2, ovsdbapp, docker SDK; iptables as an argument list) and whose
+commands are the shell equivalent a presenter would type on the seed's VMs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from . import containers as dk
+from . import links
+from .errors import BadInput
+from .host import Host, Place
+from .marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, docker_name, host_veth
+from .steps import Cmd, Context, Step
+
+# Bytes a tunnel adds in front of the inner Ethernet frame, and the Ethernet
+# header itself: outer IPv4 (20) + GRE (4) or UDP (8) + VXLAN (8), + inner 14.
+TUNNEL_OVERHEAD = {"gre": 20 + 4 + 14, "vxlan": 20 + 8 + 8 + 14}
+UNDERLAY_MTU = 1500
+
+
+def tunnel_mtu(tun_type: str, underlay_mtu: int = UNDERLAY_MTU) -> int:
+    """The largest container MTU whose packets still fit the tunnel."""
+    return underlay_mtu - TUNNEL_OVERHEAD.get(tun_type, 50)
+
+
+def pid_expr(container: str) -> str:
+    return f"$(docker inspect -f '{{{{.State.Pid}}}}' {docker_name(container)})"
+
+
+def render(host: Host, cmd: Cmd) -> str:
+    """The command as it runs here: in lab mode, inside the host's namespace."""
+    text = cmd.text
+    if cmd.where.startswith("container:"):
+        name = cmd.where.split(":", 1)[1]
+        return f"nsenter -t {pid_expr(name)} -n {text}"
+    if host.real or cmd.where == "docker":
+        return text
+    if cmd.where == "ovs" and text.startswith("ovs-vsctl "):
+        return f"ovs-vsctl --db={host.ovs_db} {text[len('ovs-vsctl '):]}"
+    ns = host.netns
+    if text.startswith("ip "):
+        return f"ip -n {ns} {text[3:]}"
+    return f"ip netns exec {ns} {text}"
+
+
+def render_plain(host: Host, cmd: Cmd) -> str:
+    """The command as typed on the host itself (the seed's VMs)."""
+    if cmd.where.startswith("container:"):
+        name = cmd.where.split(":", 1)[1]
+        return f"ip netns exec {name} {cmd.text}"
+    return cmd.text
+
+
+def _netlink(ctx: Context, host: str, fn, *args):  # type: ignore[no-untyped-def]
+    return ctx.host(host).place.netlink(fn, *args)
+
+
+# --- linux bridge ----------------------------------------------------------
+def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
+    def apply(ctx: Context) -> None:
+        def do(ipr):  # type: ignore[no-untyped-def]
+            links.add_bridge(ipr, name)
+            links.add_address(ipr, name, address)
+            links.set_up(ipr, name)
+
+        _netlink(ctx, host, do)
+
+    def verify(ctx: Context) -> bool:
+        row = _netlink(ctx, host, links.link_row, name)
+        return row is not None and row.kind == "bridge" and address in row.addresses and row.admin_up
+
+    def undo(ctx: Context) -> None:
+        _netlink(ctx, host, links.delete_link, name)
+
+    return Step(
+        id=f"{host}/bridge:{name}",
+        host=host,
+        title=f"linux bridge {name} {address}",
+        why=why,
+        commands=(
+            Cmd("host", f"ip link add {name} type bridge"),
+            Cmd("host", f"ip addr add {address} dev {name}"),
+            Cmd("host", f"ip link set {name} up"),
+        ),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )
+
+
+# --- OVS bridge and tunnel ---------------------------------------------------
+def ovs_bridge(host: str, name: str, *, why: str) -> Step:
+    def apply(ctx: Context) -> None:
+        ctx.ovs(host).add_bridge(name, datapath_type="netdev")
+
+        def up(ipr):  # type: ignore[no-untyped-def]
+            if links.index_of(ipr, name) is not None:
+                links.set_up(ipr, name)
+
+        _netlink(ctx, host, up)
+
+    def verify(ctx: Context) -> bool:
+        if not ctx.ovs(host).has_bridge(name):
+            return False
+        row = _netlink(ctx, host, links.link_row, name)
+        if row is not None and not row.admin_up:
+            _netlink(ctx, host, links.set_up, name)  # the tap appears a moment later
+            return False
+        return row is not None
+
+    def undo(ctx: Context) -> None:
+        ctx.ovs(host).del_bridge(name)
+
+    return Step(
+        id=f"{host}/ovs:{name}",
+        host=host,
+        title=f"OVS bridge {name}",
+        why=why,
+        commands=(
+            Cmd("ovs", f"ovs-vsctl add-br {name} -- set bridge {name} datapath_type=netdev"),
+            Cmd("host", f"ip link set {name} up"),
+        ),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )
+
+
+def tunnel_port(host: str, bridge: str, port: str, tun_type: str, remote_ip: str, *, why: str) -> Step:
+    options = {"remote_ip": remote_ip}
+
+    def apply(ctx: Context) -> None:
+        ctx.ovs(host).add_port(bridge, port, iface_type=tun_type, options=options)
+
+    def verify(ctx: Context) -> bool:
+        ovs = ctx.ovs(host)
+        iface = ovs.row("Interface", port)
+        return (
+            iface is not None
+            and port in ovs.ports(bridge)
+            and iface.get("type") == tun_type
+            and (iface.get("options") or {}).get("remote_ip") == remote_ip
+        )
+
+    def undo(ctx: Context) -> None:
+        ctx.ovs(host).del_port(port)
+
+    return Step(
+        id=f"{host}/tunnel:{port}",
+        host=host,
+        title=f"{tun_type.upper()} port {port} on {bridge} -> {remote_ip}",
+        why=why,
+        commands=(
+            Cmd(
+                "ovs",
+                f"ovs-vsctl add-port {bridge} {port} -- set interface {port} "
+                f"type={tun_type} options:remote_ip={remote_ip}",
+            ),
+        ),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )
+
+
+def enslave(host: str, link: str, master: str, *, why: str) -> Step:
+    def apply(ctx: Context) -> None:
+        _netlink(ctx, host, links.set_master, link, master)
+
+    def verify(ctx: Context) -> bool:
+        row = _netlink(ctx, host, links.link_row, link)
+        return row is not None and row.master == master
+
+    def undo(ctx: Context) -> None:
+        def do(ipr):  # type: ignore[no-untyped-def]
+            row = links.link_row(ipr, link)
+            if row is not None and row.master == master:
+                links.set_master(ipr, link, None)
+
+        _netlink(ctx, host, do)
+
+    return Step(
+        id=f"{host}/enslave:{link}",
+        host=host,
+        title=f"put {link} into {master}",
+        why=why,
+        commands=(Cmd("host", f"ip link set {link} master {master}"),),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )
+
+
+# --- iptables ------------------------------------------------------------------
+def seed_rules(subnet: str, ovs_bridge: str) -> list[tuple[str, list[str]]]:
+    """The seed's iptables.sh: NAT out of the subnet, FORWARD through the bridge."""
+    return [
+        ("nat", ["POSTROUTING", "-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"]),
+        (
+            "filter",
+            ["FORWARD", "-o", ovs_bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+        ),
+        ("filter", ["FORWARD", "-i", ovs_bridge, "!", "-o", ovs_bridge, "-j", "ACCEPT"]),
+        ("filter", ["FORWARD", "-i", ovs_bridge, "-o", ovs_bridge, "-j", "ACCEPT"]),
+    ]
+
+
+def _ipt(table: str, op: str, rule: list[str]) -> list[str]:
+    return ["iptables", "-w", "-t", table, op, rule[0], *rule[1:], "-m", "comment", "--comment", IPT_COMMENT]
+
+
+def iptables_rules(host: str, rules: list[tuple[str, list[str]]], *, why: str) -> Step:
+    def present(place: Place, table: str, rule: list[str]) -> bool:
+        return place.run(_ipt(table, "-C", rule), check=False).returncode == 0
+
+    def apply(ctx: Context) -> None:
+        place = ctx.host(host).place
+        for table, rule in rules:
+            if not present(place, table, rule):
+                place.run(_ipt(table, "-A", rule))
+
+    def verify(ctx: Context) -> bool:
+        place = ctx.host(host).place
+        return all(present(place, t, r) for t, r in rules)
+
+    def undo(ctx: Context) -> None:
+        place = ctx.host(host).place
+        for table, rule in rules:
+            while present(place, table, rule):
+                place.run(_ipt(table, "-D", rule))
+
+    return Step(
+        id=f"{host}/iptables",
+        host=host,
+        title="NAT and FORWARD rules",
+        why=why,
+        commands=tuple(
+            Cmd("host", " ".join(_ipt(t, "-A", r)).replace(" -w", "")) for t, r in rules
+        ),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )
+
+
+# --- containers ------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    host: str
+    cidr: str  # e.g. 172.15.42.100/24
+    vlan: int | None = None
+
+    @property
+    def ip(self) -> str:
+        return self.cidr.split("/")[0]
+
+
+def check_spec(spec: ContainerSpec, subnet: str, taken: dict[str, str]) -> None:
+    """Reject a bad container before anything changes (taken: ip -> name)."""
+    try:
+        iface = ipaddress.IPv4Interface(spec.cidr)
+    except ValueError:
+        raise BadInput(f"{spec.cidr!r} is not an IPv4 address with prefix (e.g. 172.15.42.110/24)") from None
+    if "/" not in spec.cidr:
+        raise BadInput(f"{spec.cidr!r} needs a prefix length (e.g. {spec.cidr}/24)")
+    net = ipaddress.IPv4Network(subnet)
+    if iface.ip not in net:
+        raise BadInput(f"{iface.ip} is outside the container subnet {net}")
+    if iface.ip in (net.network_address, net.broadcast_address):
+        raise BadInput(f"{iface.ip} is the network or broadcast address of {net}")
+    other = taken.get(str(iface.ip))
+    if other and other != spec.name:
+        raise BadInput(f"{iface.ip} is already used by {other}")
+    if spec.vlan is not None and not 1 <= spec.vlan <= 4094:
+        raise BadInput(f"VLAN {spec.vlan} is out of range (1-4094)")
+
+
+def container_run(spec: ContainerSpec, *, why: str) -> Step:
+    dname = docker_name(spec.name)
+
+    def apply(ctx: Context) -> None:
+        row = dk.find(ctx.docker, spec.name)
+        if row is not None and row.status != "running":
+            dk.remove(ctx.docker, row.id)
+            row = None
+        if row is None:
+            dk.run(ctx.docker, spec.name, spec.host)
+
+    def verify(ctx: Context) -> bool:
+        row = dk.find(ctx.docker, spec.name)
+        return row is not None and row.status == "running" and row.host == spec.host and row.pid > 0
+
+    def undo(ctx: Context) -> None:
+        dk.remove(ctx.docker, dname)
+
+    return Step(
+        id=f"{spec.host}/run:{spec.name}",
+        host=spec.host,
+        title=f"docker run {spec.name} --net=none",
+        why=why,
+        commands=(
+            Cmd(
+                "docker",
+                f"docker run -d --net=none --name {dname} --label {LABEL}=1 "
+                f"--label {LABEL_HOST}={spec.host} --label {LABEL_NAME}={spec.name} "
+                f"{IMAGE} sleep 2147483647",
+            ),
+        ),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+        batch="docker-run",
+        settle=1.0,
+    )
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Where a container's host-side veth goes: a linux bridge or an OVS bridge."""
+
+    bridge: str
+    ovs: bool = False
+
+
+def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mtu: int, *, why: str) -> Step:
+    veth = host_veth(spec.name)
+    host = spec.host
+
+    def apply(ctx: Context) -> None:
+        row = dk.find(ctx.docker, spec.name)
+        if row is None or not row.pid:
+            raise BadInput(f"container {spec.name} is not running")
+        place = ctx.host(host).place
+
+        def host_side(ipr):  # type: ignore[no-untyped-def]
+            links.delete_link(ipr, veth)  # a stale half from an earlier run
+            links.add_veth_into(ipr, veth, "eth0", row.pid, mtu)
+            if not attach.ovs:
+                links.set_master(ipr, veth, attach.bridge)
+            links.set_up(ipr, veth)
+
+        place.netlink(host_side)
+        Place.of_pid(row.pid, spec.name).netlink(links.configure_iface, "eth0", spec.cidr, gateway, mtu)
+        if attach.ovs:
+            ctx.ovs(host).add_port(attach.bridge, veth, tag=spec.vlan)
+
+    def verify(ctx: Context) -> bool:
+        row = dk.find(ctx.docker, spec.name)
+        if row is None or not row.pid:
+            return False
+        hrow = _netlink(ctx, host, links.link_row, veth)
+        if hrow is None or not hrow.admin_up or hrow.mtu != mtu:
+            return False
+        if attach.ovs:
+            ovs = ctx.ovs(host)
+            if veth not in ovs.ports(attach.bridge):
+                return False
+            port = ovs.row("Port", veth) or {}
+            tag = port.get("tag")
+            tag = (tag[0] if tag else None) if isinstance(tag, list) else tag
+            if tag != spec.vlan:
+                return False
+        elif hrow.master != attach.bridge:
+            return False
+        crow = Place.of_pid(row.pid, spec.name).netlink(links.link_row, "eth0")
+        return crow is not None and spec.cidr in crow.addresses and crow.mtu == mtu and crow.admin_up
+
+    def undo(ctx: Context) -> None:
+        if attach.ovs:
+            ctx.ovs(host).del_port(veth)
+        _netlink(ctx, host, links.delete_link, veth)
+
+    pid = pid_expr(spec.name)
+    cmds = [
+        Cmd("host", f"ip link add {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {pid}"),
+        Cmd(f"container:{spec.name}", f"ip addr add {spec.cidr} dev eth0"),
+        Cmd(f"container:{spec.name}", "ip link set eth0 up"),
+    ]
+    if gateway:
+        cmds.append(Cmd(f"container:{spec.name}", f"ip route add default via {gateway}"))
+    if attach.ovs:
+        tag = f" tag={spec.vlan}" if spec.vlan is not None else ""
+        cmds.append(Cmd("ovs", f"ovs-vsctl add-port {attach.bridge} {veth}{tag}"))
+    else:
+        cmds.append(Cmd("host", f"ip link set {veth} master {attach.bridge}"))
+    cmds.append(Cmd("host", f"ip link set {veth} up"))
+    where = f"OVS {attach.bridge}" + (f" VLAN {spec.vlan}" if spec.vlan is not None else "")
+    return Step(
+        id=f"{host}/plumb:{spec.name}",
+        host=host,
+        title=f"wire {spec.name} {spec.cidr} to {where if attach.ovs else attach.bridge}",
+        why=why,
+        commands=tuple(cmds),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )

@@ -1,0 +1,144 @@
+"""Remove everything that carries the project's mark, and nothing else.
+
+Marks: docker label containet=1; namespaces registered in /run/containet or
+marked inside (lo alias); OVS processes started on /run/containet; on the
+system OVS, rows with external_ids containet=1; root-namespace veths named
+cn-*; iptables rules commented "containet".
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from . import containers as dk
+from . import lab, links
+from .errors import NotReady
+from .host import Place
+from .marks import IPT_COMMENT, OVS_MARK, PREFIX, RUN_DIR
+from .ovs import Ovs, kill_pids, pids_using
+
+SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
+
+
+@dataclass(frozen=True)
+class Item:
+    what: str
+    remove: Callable[[], object]
+
+
+def _containers() -> list[Item]:
+    try:
+        cli = dk.client(timeout=10)
+    except NotReady:
+        return []
+    return [
+        Item(f"container {r.docker_name} ({r.host or '?'})", lambda r=r: dk.remove(cli, r.id))  # type: ignore[misc]
+        for r in dk.list_marked(cli)
+    ]
+
+
+def _processes() -> list[Item]:
+    pids = pids_using(RUN_DIR)
+    return [Item(f"ovs process {pid}", lambda pid=pid: kill_pids([pid])) for pid in pids]  # type: ignore[misc]
+
+
+def _namespaces() -> list[Item]:
+    return [Item(f"namespace {n}", lambda n=n: lab.delete_ns(n)) for n in lab.marked_namespaces()]  # type: ignore[misc]
+
+
+def _root_links() -> list[Item]:
+    with IPRoute() as ipr:
+        names = [r.name for r in links.read_links(ipr) if r.name.startswith(PREFIX) and r.kind == "veth"]
+    return [
+        Item(f"link {n}", lambda n=n: Place.root().netlink(links.delete_link, n))  # type: ignore[misc]
+        for n in names
+    ]
+
+
+def _system_ovs() -> list[Item]:
+    if not SYSTEM_OVS_SOCK.exists():
+        return []
+    try:
+        ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+    except NotReady:
+        return []
+    items = []
+    try:
+        for row in ovs.rows("Bridge", ["name", "external_ids"]):
+            if (row.get("external_ids") or {}).get(OVS_MARK) == "1":
+                items.append(Item(f"system OVS bridge {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_bridge(n))))  # type: ignore[misc]
+        marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items}
+        for row in ovs.rows("Port", ["name", "external_ids"]):
+            if (row.get("external_ids") or {}).get(OVS_MARK) == "1":
+                br = ovs.port_bridge(row["name"])
+                if br not in marked_bridges:
+                    items.append(Item(f"system OVS port {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_port(n))))  # type: ignore[misc]
+    finally:
+        ovs.close()
+    return items
+
+
+def _with_ovs(fn: Callable[[Ovs], object]) -> None:
+    ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+    try:
+        fn(ovs)
+    finally:
+        ovs.close()
+
+
+def _iptables() -> list[Item]:
+    if not shutil.which("iptables-save"):
+        return []
+    items = []
+    for table in ("nat", "filter"):
+        out = Place.root().run(["iptables-save", "-t", table], check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("-A ") and f"--comment {IPT_COMMENT}" in line.replace('"', ""):
+                argv = ["iptables", "-w", "-t", table, "-D", *shlex.split(line)[1:]]
+                items.append(Item(f"iptables {table} {line}", lambda a=argv: Place.root().run(a, check=False)))  # type: ignore[misc]
+    return items
+
+
+def _run_dir() -> list[Item]:
+    if not RUN_DIR.exists() or not any(p.name != ".lock" for p in RUN_DIR.iterdir()):
+        return []
+    return [Item(f"run directory {RUN_DIR}", lambda: _wipe_run_dir())]
+
+
+def _wipe_run_dir() -> None:
+    for entry in RUN_DIR.iterdir():
+        if entry.name == ".lock":
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def find() -> list[Item]:
+    """What carries the mark, in the order it must go."""
+    return _containers() + _processes() + _namespaces() + _root_links() + _system_ovs() + _iptables() + _run_dir()
+
+
+def clean(dry_run: bool = False, progress: Callable[[str], None] = print) -> list[str]:
+    if os.geteuid() != 0:
+        raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
+    if dry_run:
+        items = find()
+        for item in items:
+            progress(f"would remove {item.what}")
+        return [i.what for i in items]
+    done = []
+    with lab.locked():
+        for item in find():
+            item.remove()
+            done.append(item.what)
+            progress(f"removed {item.what}")
+    return done

@@ -1,0 +1,137 @@
+"""Containers with the docker SDK: offline image, --net=none runs, marks."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from .errors import BadInput, NotReady, WorkbenchError
+from .marks import IMAGE, LABEL, LABEL_HOST, LABEL_NAME, docker_name
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "sleep", "ip", "ping", "ifconfig", "cat", "ls", "ps", "route", "wget", "nc", "top")
+
+
+@dataclass(frozen=True)
+class ContainerRow:
+    name: str  # our short name (label), e.g. h1-a
+    docker_name: str
+    host: str
+    id: str
+    status: str  # running, exited, ...
+    pid: int
+
+
+def client(timeout: int = 30) -> docker.DockerClient:
+    try:
+        cli = docker.DockerClient(base_url="unix:///var/run/docker.sock", timeout=timeout)
+        cli.ping()
+    except DockerException as exc:
+        raise NotReady(
+            "dockerd is not answering on /var/run/docker.sock: start it "
+            "(dockerd --iptables=false --bridge=none &) and retry"
+        ) from exc
+    return cli
+
+
+def busybox_rootfs_tar() -> bytes:
+    """A root filesystem holding only a static busybox and its applet links."""
+    if not os.path.exists(BUSYBOX) or shutil.which("busybox") is None:
+        raise NotReady("busybox is not installed (apt-get install busybox-static)")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in ("bin", "tmp", "proc", "sys", "dev", "etc"):
+            info = tarfile.TarInfo(d)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if d == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(BUSYBOX, arcname="bin/busybox")
+        for applet in APPLETS:
+            info = tarfile.TarInfo(f"bin/{applet}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def ensure_image(cli: docker.DockerClient) -> bool:
+    """Import the busybox image when missing; True when it was built now."""
+    try:
+        cli.images.get(IMAGE)
+        return False
+    except ImageNotFound:
+        pass
+    repo, tag = IMAGE.rsplit(":", 1)
+    cli.api.import_image_from_data(
+        busybox_rootfs_tar(), repository=repo, tag=tag, changes=[f"LABEL {LABEL}=1"]
+    )
+    cli.images.get(IMAGE)
+    return True
+
+
+def _row(c: Any) -> ContainerRow:
+    labels = c.labels or {}
+    return ContainerRow(
+        name=labels.get(LABEL_NAME, c.name),
+        docker_name=c.name,
+        host=labels.get(LABEL_HOST, ""),
+        id=c.id,
+        status=c.status,
+        pid=int(c.attrs.get("State", {}).get("Pid") or 0),
+    )
+
+
+def list_marked(cli: docker.DockerClient) -> list[ContainerRow]:
+    rows = [_row(c) for c in cli.containers.list(all=True, filters={"label": f"{LABEL}=1"})]
+    return sorted(rows, key=lambda r: (r.host, r.name))
+
+
+def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:
+    try:
+        c = cli.containers.get(docker_name(name))
+    except NotFound:
+        return None
+    if (c.labels or {}).get(LABEL) != "1":
+        return None
+    return _row(c)
+
+
+def run(cli: docker.DockerClient, name: str, host: str) -> ContainerRow:
+    """`docker run -d --net=none` a marked container; returns it running."""
+    try:
+        c = cli.containers.run(
+            IMAGE,
+            ["sleep", "2147483647"],
+            name=docker_name(name),
+            detach=True,
+            network_mode="none",
+            labels={LABEL: "1", LABEL_HOST: host, LABEL_NAME: name},
+            hostname=name,
+        )
+        c.reload()
+    except APIError as exc:
+        if exc.status_code == 409:
+            raise BadInput(f"a docker container named {docker_name(name)} already exists") from exc
+        raise WorkbenchError(f"docker run {name} failed: {exc.explanation}") from exc
+    return _row(c)
+
+
+def remove(cli: docker.DockerClient, name_or_id: str) -> bool:
+    try:
+        c = cli.containers.get(name_or_id)
+    except NotFound:
+        return False
+    if (c.labels or {}).get(LABEL) != "1":
+        raise WorkbenchError(f"container {name_or_id} is not containet's: left alone")
+    try:
+        c.remove(force=True)
+    except NotFound:
+        return False
+    return True

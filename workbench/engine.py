@@ -1,0 +1,315 @@
+"""The engine's public API: one path for the CLI and the TUI.
+
+    Engine(mode="lab")         hosts are the emulated lab's namespaces
+    Engine(mode="real", ...)   this machine is one host (the seed's VMs)
+
+Scenarios are found through the "containet.scenarios" entry point group, so
+the engine never imports them (and users can add their own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import actions, lab
+from . import containers as dk
+from .errors import BadInput, NotReady
+from .host import Host, Place
+from .inventory.collect import snapshot as collect_snapshot
+from .inventory.model import Snapshot
+from .marks import RUN_DIR, check_container_name
+from .setup import Setup, default_containers, load_tunrc
+from .steps import Context, Listener, Plan, StepEvent
+
+ACTIVE = RUN_DIR / "active.json"
+SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
+
+
+class Scenario(Protocol):
+    NAME: str
+    TITLE: str
+    SUMMARY: str
+
+    def plan(self, setup: Setup) -> Plan: ...
+
+
+def discover_scenarios() -> dict[str, Scenario]:
+    found: dict[str, Scenario] = {}
+    for ep in entry_points(group="containet.scenarios"):
+        module = ep.load()
+        found[module.NAME] = module
+    order = ["exp1", "exp2", "exp3", "vxlan"]
+    return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
+
+
+@dataclass(frozen=True)
+class Active:
+    scenario: str
+    extra: tuple[actions.ContainerSpec, ...] = ()
+    mtu: int | None = None
+    tunrc_dir: str | None = None
+
+    @classmethod
+    def load(cls) -> Active | None:
+        try:
+            data = json.loads(ACTIVE.read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            scenario=data["scenario"],
+            extra=tuple(actions.ContainerSpec(**c) for c in data.get("extra", [])),
+            mtu=data.get("mtu"),
+            tunrc_dir=data.get("tunrc_dir"),
+        )
+
+    def save(self) -> None:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        data = asdict(self)
+        data["extra"] = [asdict(c) for c in self.extra]
+        tmp = ACTIVE.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, ACTIVE)
+
+    @staticmethod
+    def clear() -> None:
+        ACTIVE.unlink(missing_ok=True)
+
+
+class Engine:
+    def __init__(
+        self,
+        mode: str = "lab",
+        *,
+        hosts: int | None = None,
+        tunrc_dir: str | Path | None = None,
+        mtu: int | None = None,
+        real_host: str = "host1",
+        scenarios: dict[str, Scenario] | None = None,
+    ) -> None:
+        if mode not in ("lab", "real"):
+            raise BadInput(f"unknown mode {mode!r} (lab or real)")
+        self.mode = mode
+        self.count = hosts
+        self.tunrc_dir = str(tunrc_dir) if tunrc_dir else None
+        self.mtu = mtu
+        self.real_host = real_host
+        self._scenarios = scenarios
+
+    # --- hosts and lab ------------------------------------------------------
+    @property
+    def scenarios(self) -> dict[str, Scenario]:
+        if self._scenarios is None:
+            self._scenarios = discover_scenarios()
+        return self._scenarios
+
+    def hosts(self) -> list[Host]:
+        if self.mode == "lab":
+            return lab.lab_hosts(self.count)
+        index = int(self.real_host.removeprefix("host") or 1)
+        return [
+            Host(
+                name=self.real_host,
+                index=index,
+                underlay_ip=lab.underlay_ip(index),
+                place=Place.root(),
+                ovs_db=SYSTEM_OVS_DB,
+                real=True,
+            )
+        ]
+
+    def lab_up(self, progress: Callable[[str], None] = print) -> str:
+        return lab.up(self.count or 2, progress)
+
+    def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
+        removed = lab.down(progress)
+        Active.clear()
+        return removed
+
+    def lab_status(self) -> str:
+        return lab.health(self.count).describe() if self.mode == "lab" else "real mode"
+
+    def require_lab(self) -> None:
+        if os.geteuid() != 0:
+            raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
+        if self.mode == "lab":
+            state = lab.health(self.count)
+            if not state.up:
+                raise NotReady(f"{state.describe()}: run `containet lab up` first")
+
+    def snapshot(self) -> Snapshot:
+        return collect_snapshot(self.hosts(), self.mode, self.lab_status())
+
+    # --- scenarios ----------------------------------------------------------
+    def scenario(self, name: str) -> Scenario:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise BadInput(f"unknown scenario {name!r} (have: {', '.join(self.scenarios)})") from None
+
+    def active(self) -> Active | None:
+        return Active.load()
+
+    def setup(self, name: str, extra: tuple[actions.ContainerSpec, ...] | None = None) -> Setup:
+        hosts = tuple(self.hosts())
+        active = Active.load()
+        tdir = self.tunrc_dir or (active.tunrc_dir if active else None)
+        tunrc = load_tunrc(hosts, tdir)
+        subnet = tunrc[hosts[0].name].subnet
+        if extra is None:
+            extra = active.extra if active and active.scenario == name else ()
+        mtu = self.mtu or (active.mtu if active and active.scenario == name else None)
+        return Setup(
+            hosts=hosts,
+            tunrc=tunrc,
+            containers=default_containers(hosts, subnet, vlans=(name == "exp3")),
+            mtu=mtu,
+            extra=extra,
+        )
+
+    def plan(self, name: str, setup: Setup | None = None) -> Plan:
+        return self.scenario(name).plan(setup or self.setup(name))
+
+    def context(self) -> Context:
+        return Context(self.hosts())
+
+    def _switching(self, name: str) -> None:
+        active = Active.load()
+        if active and active.scenario != name:
+            raise BadInput(
+                f"scenario {active.scenario} is applied: `containet scenario undo {active.scenario}` first"
+            )
+
+    def _remember(self, name: str, setup: Setup) -> None:
+        Active(name, setup.extra, setup.mtu, self.tunrc_dir or (Active.load() or Active(name)).tunrc_dir).save()
+
+    def apply(self, name: str, on_event: Listener | None = None) -> int:
+        self.require_lab()
+        self._switching(name)
+        setup = self.setup(name)
+        plan = self.plan(name, setup)
+        with lab.locked(), self.context() as ctx:
+            self._remember(name, setup)
+            try:
+                return plan.apply(ctx, on_event or _noop)
+            except Exception:
+                if not any(plan.status(ctx)):
+                    Active.clear()
+                raise
+
+    def next_step(self, name: str, on_event: Listener | None = None) -> int | None:
+        self.require_lab()
+        self._switching(name)
+        setup = self.setup(name)
+        plan = self.plan(name, setup)
+        with lab.locked(), self.context() as ctx:
+            self._remember(name, setup)
+            return plan.next(ctx, on_event or _noop)
+
+    def back_step(self, name: str, on_event: Listener | None = None) -> int | None:
+        self.require_lab()
+        plan = self.plan(name)
+        with lab.locked(), self.context() as ctx:
+            index = plan.back(ctx, on_event or _noop)
+            if not any(plan.status(ctx)):
+                Active.clear()
+            return index
+
+    def undo(self, name: str, on_event: Listener | None = None) -> int:
+        self.require_lab()
+        plan = self.plan(name)
+        with lab.locked(), self.context() as ctx:
+            count = plan.undo(ctx, on_event or _noop)
+        active = Active.load()
+        if active and active.scenario == name:
+            Active.clear()
+        return count
+
+    def status(self, name: str) -> list[bool]:
+        plan = self.plan(name)
+        with self.context() as ctx:
+            return plan.status(ctx)
+
+    def export(self, name: str, fmt: str = "bash", plain: bool = False) -> str:
+        plan = self.plan(name)
+        hosts = {h.name: h for h in self.hosts()}
+        render = actions.render_plain if plain else actions.render
+        if fmt == "json":
+            return plan.to_json(render, hosts)
+        if fmt == "bash":
+            return plan.to_bash(render, hosts)
+        raise BadInput(f"unknown export format {fmt!r} (bash or json)")
+
+    # --- containers -----------------------------------------------------------
+    def container_add(
+        self, host: str, name: str, cidr: str, vlan: int | None = None, on_event: Listener | None = None
+    ) -> str:
+        check_container_name(name)
+        active = Active.load()
+        if active is None:
+            raise BadInput("no scenario is applied: `containet scenario apply exp1` (or exp2, exp3) first")
+        if host not in {h.name for h in self.hosts()}:
+            raise BadInput(f"unknown host {host!r} (have: {', '.join(h.name for h in self.hosts())})")
+        if vlan is not None and active.scenario != "exp3":
+            raise BadInput(f"--vlan needs the exp3 scenario (applied: {active.scenario})")
+        setup = self.setup(active.scenario)
+        if any(c.name == name for c in setup.all_containers):
+            raise BadInput(f"container {name} already exists")
+        spec = actions.ContainerSpec(name, host, cidr, vlan if vlan is not None else (10 if active.scenario == "exp3" else None))
+        taken = {c.ip: c.name for c in setup.all_containers}
+        taken.update({rc.bridge_ip: f"{h}'s bridge" for h, rc in setup.tunrc.items()})
+        actions.check_spec(spec, setup.tunrc[host].subnet, taken)
+        self.require_lab()
+        cli = dk.client()
+        try:
+            if dk.find(cli, name) is not None:
+                raise BadInput(f"container {name} already exists")
+        finally:
+            cli.close()
+        new = replace(setup, extra=setup.extra + (spec,))
+        plan = self.plan(active.scenario, new)
+        with lab.locked(), self.context() as ctx:
+            plan.apply(ctx, on_event or _noop)
+            self._remember(active.scenario, new)
+        return f"{name} {spec.cidr} on {host}" + (f" VLAN {spec.vlan}" if spec.vlan else "")
+
+    def container_rm(self, name: str, on_event: Listener | None = None) -> str:
+        active = Active.load()
+        setup = self.setup(active.scenario) if active else None
+        spec = next((c for c in setup.extra if c.name == name), None) if setup else None
+        if spec is None:
+            if setup and any(c.name == name for c in setup.containers):
+                raise BadInput(
+                    f"{name} belongs to scenario {active.scenario if active else ''}: "
+                    "undo the scenario to remove it"
+                )
+            raise BadInput(f"unknown container {name!r} (see `containet status`)")
+        self.require_lab()
+        assert active is not None and setup is not None
+        plan = self.plan(active.scenario, setup)
+        steps = [s for s in plan.steps if s.id.endswith(f":{name}")]
+        with lab.locked(), self.context() as ctx:
+            for step in reversed(steps):
+                step.undo(ctx)
+                if on_event:
+                    on_event(StepEvent(plan.steps.index(step), step, "undone"))
+            self._remember(active.scenario, replace(setup, extra=tuple(c for c in setup.extra if c.name != name)))
+        return f"removed {name}"
+
+    def resolve(self, who: str, snap: Snapshot | None = None) -> Any:
+        """A container by name or IP, from a fresh snapshot."""
+        snap = snap or self.snapshot()
+        found = snap.container(who)
+        if found is None:
+            names = ", ".join(c.name for c in snap.containers) or "none"
+            raise BadInput(f"unknown container {who!r} (have: {names})")
+        return found
+
+
+def _noop(_event: StepEvent) -> None:
+    pass

@@ -1,0 +1,186 @@
+"""Take a snapshot of the real state: netlink per namespace, OVSDB per host,
+docker for containers. Read-only; every source may be down and is reported so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import containers as dk
+from .. import links
+from ..errors import WorkbenchError
+from ..host import Host, Place
+from ..ovs import Ovs
+from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
+
+
+def iface_of(row: links.LinkRow) -> Iface:
+    return Iface(
+        name=row.name,
+        kind=row.kind,
+        state=row.state,
+        mtu=row.mtu,
+        mac=row.mac,
+        addresses=row.addresses,
+        master=row.master,
+    )
+
+
+def bridges_of(rows: list[links.LinkRow]) -> tuple[LinuxBridge, ...]:
+    out = []
+    for row in rows:
+        if row.kind == "bridge":
+            ports = tuple(sorted(r.name for r in rows if r.master == row.name))
+            out.append(LinuxBridge(row.name, row.state, row.mtu, row.addresses, ports))
+    return tuple(out)
+
+
+def _uuids(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple | set):
+        return [getattr(v, "uuid", v) for v in value]
+    return [getattr(value, "uuid", value)]
+
+
+def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
+    ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
+    ports = {r["_uuid"]: r for r in ovs.rows("Port")}
+    out = []
+    for br in sorted(ovs.rows("Bridge"), key=lambda r: r["name"]):
+        plist = []
+        for puuid in _uuids(br.get("ports")):
+            port = ports.get(puuid)
+            if port is None:
+                continue
+            iface = next((ifaces[u] for u in _uuids(port.get("interfaces")) if u in ifaces), {})
+            tag = port.get("tag")
+            if isinstance(tag, list):
+                tag = tag[0] if tag else None
+            ofport = iface.get("ofport")
+            if isinstance(ofport, list):
+                ofport = ofport[0] if ofport else None
+            stats = iface.get("statistics") or {}
+            plist.append(
+                OvsPort(
+                    name=port["name"],
+                    type=iface.get("type", "") or "",
+                    tag=tag,
+                    options=tuple(sorted((iface.get("options") or {}).items())),
+                    ofport=ofport,
+                    rx_packets=int(stats.get("rx_packets", 0)),
+                    tx_packets=int(stats.get("tx_packets", 0)),
+                    ours=(port.get("external_ids") or {}).get("containet") == "1",
+                )
+            )
+        dp = br.get("datapath_type") or ""
+        out.append(
+            OvsBridge(
+                name=br["name"],
+                datapath_type=dp if isinstance(dp, str) else "",
+                ports=tuple(sorted(plist, key=lambda p: p.name)),
+                ours=(br.get("external_ids") or {}).get("containet") == "1",
+            )
+        )
+    return tuple(out)
+
+
+def host_view(host: Host) -> HostView:
+    if not host.place.exists():
+        return HostView(host.name, host.underlay_ip, False, False, error="namespace missing")
+    try:
+        rows = host.place.netlink(links.read_links)
+    except Exception as exc:  # noqa: BLE001 - a source that is down is reported, not fatal
+        return HostView(host.name, host.underlay_ip, False, False, error=f"netlink: {exc}")
+    obr: tuple[OvsBridge, ...] = ()
+    error = None
+    connected = False
+    try:
+        ovs = Ovs(host.ovs_db, timeout=3)
+        try:
+            obr = ovs_bridges(ovs)
+            connected = True
+        finally:
+            ovs.close()
+    except Exception as exc:  # noqa: BLE001
+        error = f"ovs: {exc}"
+    return HostView(
+        name=host.name,
+        underlay_ip=host.underlay_ip,
+        reachable=True,
+        ovs_connected=connected,
+        links=tuple(iface_of(r) for r in rows),
+        linux_bridges=bridges_of(rows),
+        ovs_bridges=obr,
+        error=error,
+    )
+
+
+def _container_net(pid: int) -> tuple[list[links.LinkRow], str | None]:
+    def read(ipr: Any) -> tuple[list[links.LinkRow], str | None]:
+        return links.read_links(ipr), links.default_gateway(ipr)
+
+    return Place.of_pid(pid).netlink(read)
+
+
+def container_view(row: dk.ContainerRow, hosts: dict[str, HostView]) -> Container:
+    from ..marks import host_veth
+
+    ifaces: tuple[Iface, ...] = ()
+    gateway = None
+    if row.status == "running" and row.pid:
+        try:
+            lrows, gateway = _container_net(row.pid)
+            ifaces = tuple(iface_of(r) for r in lrows)
+        except (OSError, WorkbenchError):
+            pass  # exited meanwhile
+    veth = host_veth(row.name)
+    hv = hosts.get(row.host)
+    attached = None
+    vlan = None
+    present = False
+    if hv is not None:
+        link = next((lk for lk in hv.links if lk.name == veth), None)
+        if link is not None:
+            present = True
+            attached = link.master
+            for br in hv.ovs_bridges:
+                for port in br.ports:
+                    if port.name == veth:
+                        attached, vlan = br.name, port.tag
+    return Container(
+        name=row.name,
+        host=row.host,
+        docker_name=row.docker_name,
+        id=row.id[:12],
+        status=row.status,
+        pid=row.pid,
+        interfaces=ifaces,
+        gateway=gateway,
+        host_veth=veth if present else None,
+        attached_to=attached,
+        vlan=vlan,
+    )
+
+
+def snapshot(hosts: list[Host], mode: str = "lab", lab_line: str = "") -> Snapshot:
+    views = {h.name: host_view(h) for h in hosts}
+    errors = [f"{v.name}: {v.error}" for v in views.values() if v.error]
+    cts: list[Container] = []
+    docker_ok = True
+    try:
+        cli = dk.client(timeout=5)
+        try:
+            cts = [container_view(r, views) for r in dk.list_marked(cli)]
+        finally:
+            cli.close()
+    except WorkbenchError as exc:
+        docker_ok = False
+        errors.append(str(exc))
+    return Snapshot(
+        mode=mode,
+        lab=lab_line,
+        hosts=tuple(views[h.name] for h in hosts),
+        containers=tuple(cts),
+        docker_connected=docker_ok,
+        errors=tuple(errors),
+    )

@@ -1,0 +1,350 @@
+"""The emulated lab: hosts as network namespaces on one machine.
+
+    cn-underlay  (linux bridge ul0: the seed's private network 10.0.0.0/24)
+        |  veth host1 <-> eth1          |  veth host2 <-> eth1
+    cn-host1                          cn-host2
+      ovsdb-server + ovs-vswitchd       ovsdb-server + ovs-vswitchd
+      br-phy (netdev) 10.0.0.3/24       br-phy (netdev) 10.0.0.4/24
+        port eth1                         port eth1
+
+The userspace datapath routes tunnel packets by the addresses on OVS bridges,
+so the underlay address sits on br-phy, whose port is the host's NIC eth1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import IPRoute, netns
+
+from . import containers, links
+from .errors import NotReady, WorkbenchError
+from .host import NETNS_DIR, Host, Place
+from .marks import PREFIX, RUN_DIR, netns_name
+from .ovs import OvsPaths, daemons_running, ovs_for, start_daemons, stop_daemons
+
+Progress = Callable[[str], None]
+
+UNDERLAY_NS = f"{PREFIX}underlay"
+UNDERLAY_BRIDGE = "ul0"
+UNDERLAY_NET = "10.0.0"
+UNDERLAY_PREFIX = 24
+PHY_BRIDGE = "br-phy"
+NIC = "eth1"
+NS_ALIAS = "containet"  # ifalias on lo inside every namespace we create
+REGISTRY = RUN_DIR / "netns.d"
+MAX_HOSTS = 8
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def host_names(count: int = 2) -> list[str]:
+    if not 1 <= count <= MAX_HOSTS:
+        raise WorkbenchError(f"a lab has 1 to {MAX_HOSTS} hosts, not {count}")
+    return [f"host{i}" for i in range(1, count + 1)]
+
+
+def underlay_ip(index: int) -> str:
+    """host1 -> 10.0.0.3, host2 -> 10.0.0.4 (the seed's Vagrant addresses)."""
+    return f"{UNDERLAY_NET}.{index + 2}"
+
+
+def lab_host(name: str, index: int, count: int) -> Host:
+    run_dir = RUN_DIR / name
+    return Host(
+        name=name,
+        index=index,
+        underlay_ip=underlay_ip(index),
+        place=Place.named(netns_name(name)),
+        ovs_db=f"unix:{OvsPaths(run_dir).sock}",
+        run_dir=run_dir,
+        peers=tuple(h for h in host_names(count) if h != name),
+    )
+
+
+def saved_host_count() -> int:
+    try:
+        return int(json.loads((RUN_DIR / "lab.json").read_text())["hosts"])
+    except (OSError, ValueError, KeyError):
+        return 2
+
+
+def lab_hosts(count: int | None = None) -> list[Host]:
+    n = count or saved_host_count()
+    return [lab_host(name, i, n) for i, name in enumerate(host_names(n), start=1)]
+
+
+# --- marked namespaces ---------------------------------------------------
+def _lo_alias(ipr: IPRoute) -> str | None:
+    for msg in ipr.get_links(ifname="lo"):
+        return msg.get("ifalias")
+    return None
+
+
+def _mark_ns(ipr: IPRoute) -> None:
+    idx = ipr.link_lookup(ifname="lo")[0]
+    ipr.link("set", index=idx, ifalias=NS_ALIAS, state="up")
+
+
+def ns_is_ours(name: str) -> bool:
+    """Registered before creation, or marked inside (lo's alias)."""
+    if (REGISTRY / name).exists():
+        return True
+    place = Place.named(name)
+    if not place.exists():
+        return False
+    try:
+        return place.netlink(_lo_alias) == NS_ALIAS
+    except Exception:  # noqa: BLE001 - unreadable namespace: not provably ours
+        return False
+
+
+def create_ns(name: str) -> Place:
+    place = Place.named(name)
+    if place.exists():
+        if not ns_is_ours(name):
+            raise NotReady(
+                f"network namespace {name} exists and is not containet's: "
+                f"remove it (ip netns del {name}) or rename it, then retry"
+            )
+        return place
+    REGISTRY.mkdir(parents=True, exist_ok=True)
+    (REGISTRY / name).touch()  # registered before it exists: a crash leaves no orphan
+    netns.create(name)
+    place.netlink(_mark_ns)
+    return place
+
+
+def delete_ns(name: str) -> bool:
+    existed = Place.named(name).exists()
+    if existed:
+        netns.remove(name)
+    (REGISTRY / name).unlink(missing_ok=True)
+    return existed
+
+
+def marked_namespaces() -> list[str]:
+    names = set(os.listdir(NETNS_DIR)) if NETNS_DIR.exists() else set()
+    names |= set(os.listdir(REGISTRY)) if REGISTRY.exists() else set()
+    return sorted(n for n in names if n.startswith(PREFIX) and ns_is_ours(n))
+
+
+# --- status ---------------------------------------------------------------
+@dataclass(frozen=True)
+class HostHealth:
+    name: str
+    netns: bool
+    ovs: bool
+    underlay: bool  # br-phy carries the underlay address and is up
+
+    @property
+    def ok(self) -> bool:
+        return self.netns and self.ovs and self.underlay
+
+
+@dataclass(frozen=True)
+class LabHealth:
+    hosts: tuple[HostHealth, ...]
+    underlay_ns: bool
+    leftovers: tuple[str, ...]  # marked namespaces that no host accounts for
+
+    @property
+    def up(self) -> bool:
+        return self.underlay_ns and all(h.ok for h in self.hosts) and not self.leftovers
+
+    @property
+    def down(self) -> bool:
+        return (
+            not self.underlay_ns
+            and not any(h.netns or h.ovs for h in self.hosts)
+            and not self.leftovers
+        )
+
+    def describe(self) -> str:
+        if self.up:
+            return f"lab is up: {', '.join(h.name for h in self.hosts)}"
+        if self.down:
+            return "lab is down"
+        broken = [h.name for h in self.hosts if not h.ok]
+        extra = f"; stray namespaces {', '.join(self.leftovers)}" if self.leftovers else ""
+        return f"lab is half-built (not healthy: {', '.join(broken) or 'underlay'}{extra})"
+
+
+def _underlay_ok(host: Host) -> bool:
+    want = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
+    try:
+        row = host.place.netlink(links.link_row, PHY_BRIDGE)
+    except Exception:  # noqa: BLE001
+        return False
+    return row is not None and want in row.addresses and row.admin_up
+
+
+def health(count: int | None = None) -> LabHealth:
+    hosts = lab_hosts(count)
+    rows = []
+    for h in hosts:
+        assert h.run_dir is not None
+        exists = h.place.exists()
+        rows.append(
+            HostHealth(
+                name=h.name,
+                netns=exists,
+                ovs=daemons_running(OvsPaths(h.run_dir)),
+                underlay=exists and _underlay_ok(h),
+            )
+        )
+    known = {UNDERLAY_NS, *(netns_name(h.name) for h in hosts)}
+    stray = tuple(n for n in marked_namespaces() if n not in known)
+    return LabHealth(tuple(rows), Place.named(UNDERLAY_NS).exists(), stray)
+
+
+# --- up / down --------------------------------------------------------------
+@contextmanager
+def locked() -> Iterator[None]:
+    """One mutating containet command at a time."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def preflight(need_docker: bool = True) -> None:
+    if os.geteuid() != 0:
+        raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
+    missing = [t for t in ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool") if not shutil.which(t)]
+    if missing:
+        raise NotReady(
+            f"Open vSwitch tools missing ({', '.join(missing)}): apt-get install openvswitch-switch"
+        )
+    if need_docker:
+        containers.ensure_image(containers.client())
+
+
+def _attach_host(ul: Place, host: Host) -> None:
+    """veth hostN (in the underlay switch) <-> eth1 (in the host)."""
+    assert host.netns is not None
+
+    def make(ipr: IPRoute) -> None:
+        if links.index_of(ipr, host.name) is None:
+            ipr.link(
+                "add",
+                ifname=host.name,
+                kind="veth",
+                peer={"ifname": NIC, "net_ns_fd": host.netns},
+            )
+        links.set_master(ipr, host.name, UNDERLAY_BRIDGE)
+        links.set_up(ipr, host.name)
+
+    ul.netlink(make)
+
+
+def _build_host(host: Host, progress: Progress) -> None:
+    assert host.run_dir is not None
+    progress(f"{host.name}: Open vSwitch (ovsdb-server + ovs-vswitchd, userspace datapath)")
+    start_daemons(host.place, OvsPaths(host.run_dir))
+    with ovs_for(host) as ovs:
+        ovs.add_bridge(PHY_BRIDGE)
+        ovs.add_port(PHY_BRIDGE, NIC)
+
+    def addr(ipr: IPRoute) -> None:
+        links.set_up(ipr, NIC)
+        links.set_up(ipr, PHY_BRIDGE)
+        links.add_address(ipr, PHY_BRIDGE, f"{host.underlay_ip}/{UNDERLAY_PREFIX}")
+
+    progress(f"{host.name}: underlay {host.underlay_ip}/{UNDERLAY_PREFIX} on {PHY_BRIDGE}")
+    host.place.call(_wait_for_link, PHY_BRIDGE)
+    host.place.netlink(addr)
+
+
+def _wait_for_link(name: str, timeout: float = 10.0) -> None:
+    """ovs-vswitchd creates a bridge's tap a moment after the OVSDB commit."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with IPRoute() as ipr:
+        while links.index_of(ipr, name) is None:
+            if time.monotonic() > deadline:
+                raise WorkbenchError(f"{name} did not appear within {timeout:.0f}s")
+            time.sleep(0.02)
+
+
+def up(count: int = 2, progress: Progress = _quiet) -> str:
+    """Build the lab; a healthy lab is left as it is, a half-built one rebuilt."""
+    preflight()
+    with locked():
+        state = health(count)
+        if state.up:
+            return f"{state.describe()} (nothing changed)"
+        if not state.down:
+            progress(f"found a {state.describe()}: removing it first")
+            _down(progress)
+        hosts = lab_hosts(count)
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count}))
+        try:
+            progress(f"underlay switch: namespace {UNDERLAY_NS}, bridge {UNDERLAY_BRIDGE}")
+            ul = create_ns(UNDERLAY_NS)
+            ul.netlink(links.add_bridge, UNDERLAY_BRIDGE)
+            ul.netlink(links.set_up, UNDERLAY_BRIDGE)
+            for host in hosts:
+                assert host.netns is not None
+                progress(f"{host.name}: namespace {host.netns}")
+                create_ns(host.netns)
+                _attach_host(ul, host)
+            for host in hosts:
+                _build_host(host, progress)
+        except BaseException:
+            progress("lab up failed: removing what was built")
+            _down(_quiet)
+            raise
+        return f"lab is up: {', '.join(h.name for h in hosts)}"
+
+
+def _down(progress: Progress) -> list[str]:
+    removed = []
+    for name in sorted(os.listdir(RUN_DIR)) if RUN_DIR.exists() else []:
+        run_dir = RUN_DIR / name
+        if run_dir.is_dir() and name != "netns.d":
+            pids = stop_daemons(OvsPaths(run_dir))
+            if pids:
+                removed.append(f"ovs processes {' '.join(map(str, pids))} ({name})")
+                progress(removed[-1])
+            shutil.rmtree(run_dir, ignore_errors=True)
+    for name in marked_namespaces():
+        if delete_ns(name):
+            removed.append(f"namespace {name}")
+            progress(removed[-1])
+    (RUN_DIR / "lab.json").unlink(missing_ok=True)
+    return removed
+
+
+def down(progress: Progress = _quiet, remove_containers: bool = True) -> list[str]:
+    """Remove the lab: containers of lab hosts, OVS instances, namespaces."""
+    if os.geteuid() != 0:
+        raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
+    with locked():
+        removed = []
+        if remove_containers:
+            try:
+                cli = containers.client()
+            except NotReady:
+                cli = None
+            if cli is not None:
+                for row in containers.list_marked(cli):
+                    if containers.remove(cli, row.id):
+                        removed.append(f"container {row.name}")
+                        progress(removed[-1])
+        removed += _down(progress)
+        return removed

@@ -1,0 +1,175 @@
+"""Links, addresses and routes with pyroute2.
+
+Every function takes an open IPRoute as first argument; callers run them in
+the right namespace with `Place.netlink(fn, ...)`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .errors import WorkbenchError
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """What netlink says about one link: plain data for the inventory."""
+
+    index: int
+    name: str
+    kind: str  # bridge, veth, tun, openvswitch, "" for a physical one
+    state: str  # UP, DOWN, UNKNOWN, LOWERLAYERDOWN
+    admin_up: bool
+    mtu: int
+    mac: str
+    master: str | None
+    addresses: tuple[str, ...]  # CIDR strings
+    peer_index: int | None  # veth: the peer's ifindex (in the peer's namespace)
+
+
+def index_of(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def must_index(ipr: IPRoute, name: str) -> int:
+    idx = index_of(ipr, name)
+    if idx is None:
+        raise WorkbenchError(f"no link named {name}")
+    return idx
+
+
+def read_links(ipr: IPRoute) -> list[LinkRow]:
+    links = list(ipr.get_links())
+    names = {msg["index"]: msg.get("ifname") for msg in links}
+    addrs: dict[int, list[str]] = {}
+    for msg in ipr.get_addr(family=2):
+        addrs.setdefault(msg["index"], []).append(f"{msg.get('address')}/{msg['prefixlen']}")
+    rows = []
+    for msg in links:
+        master = msg.get("master")
+        rows.append(
+            LinkRow(
+                index=msg["index"],
+                name=msg.get("ifname"),
+                kind=msg.get(("linkinfo", "kind")) or "",
+                state=msg.get("operstate") or "UNKNOWN",
+                admin_up=bool(msg["flags"] & 1),
+                mtu=msg.get("mtu") or 0,
+                mac=msg.get("address") or "",
+                master=names.get(master) if master else None,
+                addresses=tuple(addrs.get(msg["index"], [])),
+                peer_index=msg.get("link"),
+            )
+        )
+    return rows
+
+
+def link_row(ipr: IPRoute, name: str) -> LinkRow | None:
+    for row in read_links(ipr):
+        if row.name == name:
+            return row
+    return None
+
+
+def add_bridge(ipr: IPRoute, name: str, mtu: int | None = None) -> None:
+    if index_of(ipr, name) is None:
+        ipr.link("add", ifname=name, kind="bridge")
+    if mtu:
+        ipr.link("set", index=must_index(ipr, name), mtu=mtu)
+
+
+def delete_link(ipr: IPRoute, name: str) -> bool:
+    idx = index_of(ipr, name)
+    if idx is None:
+        return False
+    try:
+        ipr.link("del", index=idx)
+    except NetlinkError as exc:
+        if exc.code != 19:  # ENODEV: gone meanwhile
+            raise
+    return True
+
+
+def set_up(ipr: IPRoute, name: str, up: bool = True) -> None:
+    ipr.link("set", index=must_index(ipr, name), state="up" if up else "down")
+
+
+def set_mtu(ipr: IPRoute, name: str, mtu: int) -> None:
+    ipr.link("set", index=must_index(ipr, name), mtu=mtu)
+
+
+def set_master(ipr: IPRoute, name: str, master: str | None) -> None:
+    ipr.link("set", index=must_index(ipr, name), master=must_index(ipr, master) if master else 0)
+
+
+def add_address(ipr: IPRoute, name: str, cidr: str) -> None:
+    iface = ipaddress.ip_interface(cidr)
+    try:
+        ipr.addr(
+            "add",
+            index=must_index(ipr, name),
+            address=str(iface.ip),
+            prefixlen=iface.network.prefixlen,
+        )
+    except NetlinkError as exc:
+        if exc.code != 17:  # EEXIST: already there
+            raise
+
+
+def has_address(ipr: IPRoute, name: str, cidr: str) -> bool:
+    row = link_row(ipr, name)
+    return row is not None and cidr in row.addresses
+
+
+def add_veth_into(ipr: IPRoute, name: str, peer: str, pid: int, mtu: int) -> None:
+    """veth `name` here, its peer created directly in the namespace of `pid`."""
+    ipr.link(
+        "add",
+        ifname=name,
+        kind="veth",
+        mtu=mtu,
+        peer={"ifname": peer, "net_ns_pid": pid, "mtu": mtu},
+    )
+
+
+def configure_iface(ipr: IPRoute, name: str, cidr: str, gateway: str | None, mtu: int) -> None:
+    """Inside a container: MTU, address, up, default route."""
+    idx = must_index(ipr, name)
+    ipr.link("set", index=idx, mtu=mtu)
+    add_address(ipr, name, cidr)
+    ipr.link("set", index=idx, state="up")
+    lo = index_of(ipr, "lo")
+    if lo is not None:
+        ipr.link("set", index=lo, state="up")
+    if gateway:
+        try:
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+        except NetlinkError as exc:
+            if exc.code != 17:
+                raise
+
+
+def default_gateway(ipr: IPRoute) -> str | None:
+    for route in ipr.get_routes(family=2):
+        if route["dst_len"] == 0 and route.get("gateway"):
+            return str(route.get("gateway"))
+    return None
+
+
+def routes(ipr: IPRoute) -> list[dict[str, Any]]:
+    out = []
+    for route in ipr.get_routes(family=2, table=254):
+        out.append(
+            {
+                "dst": f"{route.get('dst') or '0.0.0.0'}/{route['dst_len']}",
+                "gateway": route.get("gateway"),
+                "oif": route.get("oif"),
+            }
+        )
+    return out

@@ -1,0 +1,77 @@
+"""What every scenario is built from: the hosts, their tunrc, the containers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from .actions import ContainerSpec, tunnel_mtu
+from .host import Host
+from .tunrc import Tunrc, load, parse_text, validate
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The input of a scenario: hosts, their tunrc, the containers to attach."""
+
+    hosts: tuple[Host, ...]
+    tunrc: dict[str, Tunrc]
+    containers: tuple[ContainerSpec, ...] = ()
+    mtu: int | None = None  # None: fit the tunnel
+    extra: tuple[ContainerSpec, ...] = field(default=())  # added with `container add`
+
+    def rc(self, host: str) -> Tunrc:
+        return self.tunrc[host]
+
+    def container_mtu(self, tun_type: str) -> int:
+        return self.mtu or tunnel_mtu(tun_type)
+
+    @property
+    def all_containers(self) -> tuple[ContainerSpec, ...]:
+        return self.containers + self.extra
+
+    def with_tunnel(self, tun_type: str) -> Setup:
+        return replace(self, tunrc={h: rc.with_tunnel(tun_type) for h, rc in self.tunrc.items()})
+
+
+def shipped_tunrc(host: str, count: int = 2) -> Tunrc:
+    """The seed's host1_tunrc / host2_tunrc (and the same pattern for more hosts)."""
+    ref = resources.files("workbench") / "seed" / f"{host}_tunrc"
+    if ref.is_file():
+        return validate(parse_text(ref.read_text(), f"seed/{host}_tunrc"), f"seed/{host}_tunrc")
+    index = int(host.removeprefix("host"))
+    values = parse_text((resources.files("workbench") / "seed" / "host1_tunrc").read_text())
+    values["BRIDGE_ADDRESS"] = f"172.15.42.{index}/24"
+    values["REMOTE_IP"] = "10.0.0.3" if index != 1 else "10.0.0.4"
+    return validate(values, f"<generated {host}_tunrc>")
+
+
+def load_tunrc(hosts: tuple[Host, ...], directory: str | Path | None) -> dict[str, Tunrc]:
+    """Each host's tunrc: DIR/<host>_tunrc when a directory is given, else the shipped one."""
+    out = {}
+    for h in hosts:
+        if directory is not None:
+            out[h.name] = load(Path(directory) / f"{h.name}_tunrc")
+        else:
+            out[h.name] = shipped_tunrc(h.name, len(hosts))
+    return out
+
+
+def default_containers(hosts: tuple[Host, ...], subnet: str, vlans: bool = False) -> tuple[ContainerSpec, ...]:
+    """Two per host. The seed's first two: host1 .100 and host2 .101."""
+    base = subnet.rsplit(".", 1)[0]
+    prefix = subnet.split("/")[1]
+    n = len(hosts)
+    specs = []
+    for k, h in enumerate(hosts, start=1):
+        for j, letter in enumerate("ab"):
+            specs.append(
+                ContainerSpec(
+                    name=f"h{k}-{letter}",
+                    host=h.name,
+                    cidr=f"{base}.{100 + j * n + (k - 1)}/{prefix}",
+                    vlan=(10 * (j + 1)) if vlans else None,
+                )
+            )
+    return tuple(specs)

@@ -1,0 +1,300 @@
+"""The step engine: a plan is an ordered list of steps, each of which knows
+how to apply itself, check that it holds (verify, reading real state) and
+undo itself. State is never stored: a step is "applied" when verify() says so.
+
+    Plan.apply   runs pending steps in order, verifies each, and on a failure
+                 undoes the steps it applied in this run (reverse order).
+    Plan.next    applies the first pending step.
+    Plan.undo    undoes every step that holds, last first.
+    Plan.back    undoes the last step that holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from . import containers as dk
+from .errors import StepFailed, WorkbenchError
+from .host import Host
+from .ovs import Ovs
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """One shell command, as a person would type it on a host.
+
+    `where` is "host" (the host's namespace), "ovs" (ovs-vsctl on the host's
+    database), "docker" (the docker CLI) or "container:NAME" (inside NAME).
+    """
+
+    where: str
+    text: str
+
+
+class Context:
+    """What steps run against: the hosts, and lazily opened clients."""
+
+    def __init__(self, hosts: Iterable[Host]) -> None:
+        self.hosts = {h.name: h for h in hosts}
+        self._ovs: dict[str, Ovs] = {}
+        self._docker: docker.DockerClient | None = None
+
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise WorkbenchError(f"unknown host {name!r} (have: {', '.join(self.hosts)})") from None
+
+    def ovs(self, host: str) -> Ovs:
+        if host not in self._ovs:
+            self._ovs[host] = Ovs(self.host(host).ovs_db)
+        return self._ovs[host]
+
+    @property
+    def docker(self) -> docker.DockerClient:
+        if self._docker is None:
+            self._docker = dk.client()
+        return self._docker
+
+    def close(self) -> None:
+        for ovs in self._ovs.values():
+            ovs.close()
+        self._ovs.clear()
+        if self._docker is not None:
+            self._docker.close()
+            self._docker = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+Action = Callable[[Context], None]
+Check = Callable[[Context], bool]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str  # unique in its plan, e.g. "host1/docker0"
+    host: str  # where it runs ("" for docker-wide steps)
+    title: str
+    why: str
+    commands: tuple[Cmd, ...]
+    apply: Action = field(compare=False, repr=False)
+    verify: Check = field(compare=False, repr=False)
+    undo: Action = field(compare=False, repr=False)
+    batch: str | None = None  # consecutive steps of one batch may run concurrently
+    settle: float = 3.0  # seconds verify may take to become true after apply
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    index: int
+    step: Step
+    state: str  # running, applied, skipped, failed, undoing, undone, rolled-back
+    message: str = ""
+    seconds: float = 0.0
+
+
+Listener = Callable[[StepEvent], None]
+
+
+def _ignore(_event: StepEvent) -> None:
+    pass
+
+
+def _wait_verify(step: Step, ctx: Context) -> bool:
+    deadline = time.monotonic() + step.settle
+    while True:
+        if _safe_verify(step, ctx):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _safe_verify(step: Step, ctx: Context) -> bool:
+    try:
+        return bool(step.verify(ctx))
+    except Exception:  # noqa: BLE001 - a check that cannot read state says "not applied"
+        return False
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    title: str
+    summary: str
+    steps: tuple[Step, ...]
+    expect: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise WorkbenchError(f"plan {self.name} has no step {step_id!r}")
+
+    # --- state ------------------------------------------------------------
+    def status(self, ctx: Context) -> list[bool]:
+        return [_safe_verify(s, ctx) for s in self.steps]
+
+    # --- running ------------------------------------------------------------
+    def _apply_one(self, i: int, step: Step, ctx: Context, emit: Listener) -> None:
+        emit(StepEvent(i, step, "running"))
+        t0 = time.monotonic()
+        try:
+            step.apply(ctx)
+        except Exception as exc:
+            raise StepFailed(f"step {i + 1} '{step.title}' on {step.host or 'docker'}: {exc}") from exc
+        if not _wait_verify(step, ctx):
+            raise StepFailed(
+                f"step {i + 1} '{step.title}' on {step.host or 'docker'}: applied but does not verify"
+            )
+        emit(StepEvent(i, step, "applied", seconds=time.monotonic() - t0))
+
+    def apply(self, ctx: Context, on_event: Listener = _ignore, upto: int | None = None) -> int:
+        """Apply pending steps (all, or the first `upto` of the plan); returns how many
+        were applied. On failure undo them, reverse order, and raise StepFailed."""
+        done: list[int] = []
+        steps = list(enumerate(self.steps))[: upto if upto is not None else len(self.steps)]
+        try:
+            pos = 0
+            while pos < len(steps):
+                i, step = steps[pos]
+                group = [steps[pos]]
+                if step.batch:
+                    while pos + len(group) < len(steps) and steps[pos + len(group)][1].batch == step.batch:
+                        group.append(steps[pos + len(group)])
+                pending = []
+                for j, s in group:
+                    if _safe_verify(s, ctx):
+                        on_event(StepEvent(j, s, "skipped", "already applied"))
+                    else:
+                        pending.append((j, s))
+                if len(pending) > 1:
+                    self._apply_batch(pending, ctx, on_event, done)
+                elif pending:
+                    j, s = pending[0]
+                    try:
+                        self._apply_one(j, s, ctx, on_event)
+                    finally:
+                        done.append(j)  # undone on rollback even when half-applied
+                pos += len(group)
+        except Exception as exc:
+            failed = done[-1] if done else None
+            if failed is not None:
+                on_event(StepEvent(failed, self.steps[failed], "failed", str(exc)))
+            self._rollback(done, ctx, on_event)
+            if isinstance(exc, StepFailed):
+                raise StepFailed(f"{exc} (rolled back {len(done)} step(s))") from exc
+            raise
+        return len(done)
+
+    def _apply_batch(
+        self, pending: list[tuple[int, Step]], ctx: Context, emit: Listener, done: list[int]
+    ) -> None:
+        with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
+            futures = [(j, pool.submit(self._apply_one, j, s, ctx, emit)) for j, s in pending]
+            errors = []
+            for j, fut in futures:
+                done.append(j)
+                try:
+                    fut.result()
+                except Exception as exc:  # noqa: BLE001 - first one re-raised below
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _rollback(self, indices: list[int], ctx: Context, emit: Listener) -> None:
+        for i in sorted(set(indices), reverse=True):
+            step = self.steps[i]
+            try:
+                step.undo(ctx)
+                emit(StepEvent(i, step, "rolled-back"))
+            except Exception as exc:  # noqa: BLE001 - keep rolling back the rest
+                emit(StepEvent(i, step, "failed", f"rollback: {exc}"))
+
+    def next(self, ctx: Context, on_event: Listener = _ignore) -> int | None:
+        """Apply the first pending step; returns its index (None: all applied)."""
+        for i, ok in enumerate(self.status(ctx)):
+            if not ok:
+                self.apply(ctx, on_event, upto=i + 1)
+                return i
+        return None
+
+    def undo(self, ctx: Context, on_event: Listener = _ignore) -> int:
+        """Undo every step, last first; returns how many held before."""
+        undone = 0
+        for i in reversed(range(len(self.steps))):
+            step = self.steps[i]
+            held = _safe_verify(step, ctx)
+            if held:
+                on_event(StepEvent(i, step, "undoing"))
+            try:
+                step.undo(ctx)
+            except Exception as exc:
+                raise StepFailed(f"undo of step {i + 1} '{step.title}': {exc}") from exc
+            if held:
+                undone += 1
+                on_event(StepEvent(i, step, "undone"))
+        return undone
+
+    def back(self, ctx: Context, on_event: Listener = _ignore) -> int | None:
+        """Undo the last step that holds; returns its index."""
+        for i in reversed(range(len(self.steps))):
+            step = self.steps[i]
+            if _safe_verify(step, ctx):
+                on_event(StepEvent(i, step, "undoing"))
+                step.undo(ctx)
+                on_event(StepEvent(i, step, "undone"))
+                return i
+        return None
+
+    # --- export ---------------------------------------------------------------
+    def to_json(self, render: Callable[[Host, Cmd], str], hosts: dict[str, Host]) -> str:
+        return json.dumps(
+            {
+                "name": self.name,
+                "title": self.title,
+                "summary": self.summary,
+                "steps": [
+                    {
+                        "id": s.id,
+                        "host": s.host,
+                        "title": s.title,
+                        "why": s.why,
+                        "commands": [
+                            render(hosts[s.host], c) if s.host in hosts else c.text
+                            for c in s.commands
+                        ],
+                    }
+                    for s in self.steps
+                ],
+            },
+            indent=2,
+        )
+
+    def to_bash(self, render: Callable[[Host, Cmd], str], hosts: dict[str, Host]) -> str:
+        out = [
+            "#!/bin/bash",
+            f"# {self.title}: {self.summary}",
+            "# Exported by `containet scenario export`; run as root on a lab that is up.",
+            "set -euo pipefail",
+            "",
+        ]
+        for i, s in enumerate(self.steps, start=1):
+            out.append(f"# {i}. [{s.host or 'docker'}] {s.title}")
+            out.append(f"#    {s.why}")
+            for c in s.commands:
+                out.append(render(hosts[s.host], c) if s.host in hosts else c.text)
+            out.append("")
+        return "\n".join(out)
