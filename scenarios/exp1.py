@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from workbench import actions as a
-from workbench.steps import Plan
-
 from workbench.setup import Setup
+from workbench.steps import Plan
 
 NAME = "exp1"
 TITLE = "Exp1 docker bridge + OVS"

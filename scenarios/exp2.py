@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from workbench import actions as a
+from workbench.setup import Setup
 from workbench.steps import Plan, Step
 
-from workbench.setup import Setup
 from .exp1 import run_containers
 
 NAME = "exp2"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from workbench.setup import Setup
 from workbench.steps import Plan
 
-from workbench.setup import Setup
 from .exp1 import run_containers
 from .exp2 import infrastructure, plumb_on_ovs
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.setup import Setup
 from workbench.steps import Plan
 
 from . import exp2
-from workbench.setup import Setup
 
 NAME = "vxlan"
 TITLE = "VXLAN variant"

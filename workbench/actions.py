@@ -14,7 +14,16 @@ from . import containers as dk
 from . import links
 from .errors import BadInput
 from .host import Host, Place
-from .marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, docker_name, host_veth
+from .marks import (
+    IMAGE,
+    IPT_COMMENT,
+    LABEL,
+    LABEL_HOST,
+    LABEL_NAME,
+    MARK_VALUE,
+    docker_name,
+    host_veth,
+)
 from .steps import Cmd, Context, Step
 
 # Bytes a tunnel adds in front of the inner Ethernet frame, and the Ethernet
@@ -307,7 +316,7 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
         commands=(
             Cmd(
                 "docker",
-                f"docker run -d --net=none --name {dname} --label {LABEL}=1 "
+                f"docker run -d --net=none --name {dname} --label {LABEL}={MARK_VALUE} "
                 f"--label {LABEL_HOST}={spec.host} --label {LABEL_NAME}={spec.name} "
                 f"{IMAGE} sleep 2147483647",
             ),

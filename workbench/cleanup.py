@@ -21,7 +21,7 @@ from . import containers as dk
 from . import lab, links
 from .errors import NotReady
 from .host import Place
-from .marks import IPT_COMMENT, OVS_MARK, PREFIX, RUN_DIR
+from .marks import INSTANCE, IPT_COMMENT, MARK_VALUE, OVS_MARK, PREFIX, RUN_DIR
 from .ovs import Ovs, kill_pids, pids_using
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
@@ -54,6 +54,8 @@ def _namespaces() -> list[Item]:
 
 
 def _root_links() -> list[Item]:
+    if INSTANCE:
+        return []  # real mode (root namespace) is never an instance's
     with IPRoute() as ipr:
         names = [r.name for r in links.read_links(ipr) if r.name.startswith(PREFIX) and r.kind == "veth"]
     return [
@@ -72,11 +74,11 @@ def _system_ovs() -> list[Item]:
     items = []
     try:
         for row in ovs.rows("Bridge", ["name", "external_ids"]):
-            if (row.get("external_ids") or {}).get(OVS_MARK) == "1":
+            if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 items.append(Item(f"system OVS bridge {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_bridge(n))))  # type: ignore[misc]
         marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items}
         for row in ovs.rows("Port", ["name", "external_ids"]):
-            if (row.get("external_ids") or {}).get(OVS_MARK) == "1":
+            if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 br = ovs.port_bridge(row["name"])
                 if br not in marked_bridges:
                     items.append(Item(f"system OVS port {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_port(n))))  # type: ignore[misc]
@@ -100,10 +102,18 @@ def _iptables() -> list[Item]:
     for table in ("nat", "filter"):
         out = Place.root().run(["iptables-save", "-t", table], check=False).stdout
         for line in out.splitlines():
-            if line.startswith("-A ") and f"--comment {IPT_COMMENT}" in line.replace('"', ""):
-                argv = ["iptables", "-w", "-t", table, "-D", *shlex.split(line)[1:]]
+            words = shlex.split(line)
+            if words[:1] == ["-A"] and _comment(words) == IPT_COMMENT:
+                argv = ["iptables", "-w", "-t", table, "-D", *words[1:]]
                 items.append(Item(f"iptables {table} {line}", lambda a=argv: Place.root().run(a, check=False)))  # type: ignore[misc]
     return items
+
+
+def _comment(words: list[str]) -> str | None:
+    for i, word in enumerate(words[:-1]):
+        if word == "--comment":
+            return words[i + 1]
+    return None
 
 
 def _run_dir() -> list[Item]:

@@ -13,7 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from .errors import BadInput, NotReady, WorkbenchError
-from .marks import IMAGE, LABEL, LABEL_HOST, LABEL_NAME, docker_name
+from .marks import IMAGE, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "ip", "ping", "ifconfig", "cat", "ls", "ps", "route", "wget", "nc", "top")
@@ -89,7 +89,7 @@ def _row(c: Any) -> ContainerRow:
 
 
 def list_marked(cli: docker.DockerClient) -> list[ContainerRow]:
-    rows = [_row(c) for c in cli.containers.list(all=True, filters={"label": f"{LABEL}=1"})]
+    rows = [_row(c) for c in cli.containers.list(all=True, filters={"label": f"{LABEL}={MARK_VALUE}"})]
     return sorted(rows, key=lambda r: (r.host, r.name))
 
 
@@ -98,7 +98,7 @@ def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:
         c = cli.containers.get(docker_name(name))
     except NotFound:
         return None
-    if (c.labels or {}).get(LABEL) != "1":
+    if (c.labels or {}).get(LABEL) != MARK_VALUE:
         return None
     return _row(c)
 
@@ -112,7 +112,7 @@ def run(cli: docker.DockerClient, name: str, host: str) -> ContainerRow:
             name=docker_name(name),
             detach=True,
             network_mode="none",
-            labels={LABEL: "1", LABEL_HOST: host, LABEL_NAME: name},
+            labels={LABEL: MARK_VALUE, LABEL_HOST: host, LABEL_NAME: name},
             hostname=name,
         )
         c.reload()
@@ -128,7 +128,7 @@ def remove(cli: docker.DockerClient, name_or_id: str) -> bool:
         c = cli.containers.get(name_or_id)
     except NotFound:
         return False
-    if (c.labels or {}).get(LABEL) != "1":
+    if (c.labels or {}).get(LABEL) != MARK_VALUE:
         raise WorkbenchError(f"container {name_or_id} is not containet's: left alone")
     try:
         c.remove(force=True)

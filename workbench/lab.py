@@ -20,25 +20,23 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
 from . import containers, links
 from .errors import NotReady, WorkbenchError
 from .host import NETNS_DIR, Host, Place
-from .marks import PREFIX, RUN_DIR, netns_name
+from .marks import NS_ALIAS, NS_PREFIX, RUN_DIR, netns_name
 from .ovs import OvsPaths, daemons_running, ovs_for, start_daemons, stop_daemons
 
 Progress = Callable[[str], None]
 
-UNDERLAY_NS = f"{PREFIX}underlay"
+UNDERLAY_NS = f"{NS_PREFIX}underlay"
 UNDERLAY_BRIDGE = "ul0"
 UNDERLAY_NET = "10.0.0"
 UNDERLAY_PREFIX = 24
 PHY_BRIDGE = "br-phy"
 NIC = "eth1"
-NS_ALIAS = "containet"  # ifalias on lo inside every namespace we create
 REGISTRY = RUN_DIR / "netns.d"
 MAX_HOSTS = 8
 
@@ -135,7 +133,7 @@ def delete_ns(name: str) -> bool:
 def marked_namespaces() -> list[str]:
     names = set(os.listdir(NETNS_DIR)) if NETNS_DIR.exists() else set()
     names |= set(os.listdir(REGISTRY)) if REGISTRY.exists() else set()
-    return sorted(n for n in names if n.startswith(PREFIX) and ns_is_ours(n))
+    return sorted(n for n in names if n.startswith(NS_PREFIX) and ns_is_ours(n))
 
 
 # --- status ---------------------------------------------------------------

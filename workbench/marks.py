@@ -6,23 +6,35 @@ machine without them is left alone.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from .errors import BadInput
 
-#: prefix of every network namespace and root-namespace link the project creates
+#: An instance keeps several labs apart on one machine (the test suite beside a
+#: presenter's demo): CONTAINET_INSTANCE=t1 marks everything with "t1", and
+#: cleanup in one instance never touches another's.
+INSTANCE = os.environ.get("CONTAINET_INSTANCE", "").strip()
+if not re.match(r"^[a-z0-9]{0,8}$", INSTANCE):
+    raise BadInput(f"CONTAINET_INSTANCE={INSTANCE!r}: use up to 8 of a-z, 0-9")
+#: the family prefix of every name the project creates
 PREFIX = "cn-"
-#: docker label on every container (value "1"); more labels carry host and name
+#: prefix of this instance's namespaces and docker container names
+NS_PREFIX = f"{PREFIX}{INSTANCE}-" if INSTANCE else PREFIX
+#: the value of every mark: docker label, OVS external_ids, lo alias, iptables comment
+MARK_VALUE = INSTANCE or "1"
+#: docker label on every container; more labels carry host and name
 LABEL = "containet"
 LABEL_HOST = "containet.host"
 LABEL_NAME = "containet.name"
 #: key set in external_ids of every OVS Bridge/Port/Interface row we create
 OVS_MARK = "containet"
-#: comment on every iptables rule we add
-IPT_COMMENT = "containet"
+#: comment on every iptables rule we add, alias of lo in every namespace we create
+IPT_COMMENT = f"containet:{INSTANCE}" if INSTANCE else "containet"
+NS_ALIAS = IPT_COMMENT
 #: run directory: per-host OVS databases, sockets, pid and log files
-RUN_DIR = Path("/run/containet")
+RUN_DIR = Path("/run/containet") / (INSTANCE or "default")
 #: the offline container image
 IMAGE = "containet/busybox:latest"
 
@@ -32,11 +44,11 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 
 def netns_name(host: str) -> str:
     """Namespace of an emulated host: host1 -> cn-host1."""
-    return f"{PREFIX}{host}"
+    return f"{NS_PREFIX}{host}"
 
 
 def docker_name(container: str) -> str:
-    return f"{PREFIX}{container}"
+    return f"{NS_PREFIX}{container}"
 
 
 def host_veth(container: str) -> str:

@@ -20,11 +20,11 @@ from ovsdbapp.schema.open_vswitch import impl_idl
 
 from .errors import NotReady, WorkbenchError
 from .host import Host, Place
-from .marks import OVS_MARK
+from .marks import MARK_VALUE, OVS_MARK
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
-MARK = {OVS_MARK: "1"}
+MARK = {OVS_MARK: MARK_VALUE}
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def kill_pids(pids: list[int], timeout: float = 5.0) -> None:
 
 def pids_using(run_dir: Path) -> list[int]:
     """OVS processes whose command line names `run_dir` (our mark on processes)."""
-    needle = str(run_dir).encode()
+    needle = (str(run_dir).rstrip("/") + "/").encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

@@ -9,6 +9,7 @@ from .. import containers as dk
 from .. import links
 from ..errors import WorkbenchError
 from ..host import Host, Place
+from ..marks import MARK_VALUE, OVS_MARK
 from ..ovs import Ovs
 from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
 
@@ -69,7 +70,7 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
                     ofport=ofport,
                     rx_packets=int(stats.get("rx_packets", 0)),
                     tx_packets=int(stats.get("tx_packets", 0)),
-                    ours=(port.get("external_ids") or {}).get("containet") == "1",
+                    ours=(port.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE,
                 )
             )
         dp = br.get("datapath_type") or ""
@@ -78,7 +79,7 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
                 name=br["name"],
                 datapath_type=dp if isinstance(dp, str) else "",
                 ports=tuple(sorted(plist, key=lambda p: p.name)),
-                ours=(br.get("external_ids") or {}).get("containet") == "1",
+                ours=(br.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE,
             )
         )
     return tuple(out)
