@@ -21,8 +21,12 @@ def plan(setup: Setup) -> Plan:
         setup,
         containers=tuple(c if c.vlan is not None else replace(c, vlan=10) for c in setup.containers),
     )
-    steps = infrastructure(setup) + run_containers(setup) + plumb_on_ovs(
-        setup, vlan_note=" as an access port with its VLAN tag (OVS keeps tags apart, also "
-        "across the tunnel)"
+    steps = (
+        infrastructure(setup)
+        + run_containers(setup)
+        + plumb_on_ovs(
+            setup,
+            vlan_note=" as an access port with its VLAN tag (OVS keeps tags apart, also across the tunnel)",
+        )
     )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"same_vlan_only": True})

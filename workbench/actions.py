@@ -50,7 +50,7 @@ def render(host: Host, cmd: Cmd) -> str:
     if host.real or cmd.where == "docker":
         return text
     if cmd.where == "ovs" and text.startswith("ovs-vsctl "):
-        return f"ovs-vsctl --db={host.ovs_db} {text[len('ovs-vsctl '):]}"
+        return f"ovs-vsctl --db={host.ovs_db} {text[len('ovs-vsctl ') :]}"
     ns = host.netns
     if text.startswith("ip "):
         return f"ip -n {ns} {text[3:]}"
@@ -212,7 +212,17 @@ def seed_rules(subnet: str, ovs_bridge: str) -> list[tuple[str, list[str]]]:
         ("nat", ["POSTROUTING", "-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"]),
         (
             "filter",
-            ["FORWARD", "-o", ovs_bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+            [
+                "FORWARD",
+                "-o",
+                ovs_bridge,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ],
         ),
         ("filter", ["FORWARD", "-i", ovs_bridge, "!", "-o", ovs_bridge, "-j", "ACCEPT"]),
         ("filter", ["FORWARD", "-i", ovs_bridge, "-o", ovs_bridge, "-j", "ACCEPT"]),
@@ -248,9 +258,7 @@ def iptables_rules(host: str, rules: list[tuple[str, list[str]]], *, why: str) -
         host=host,
         title="NAT and FORWARD rules",
         why=why,
-        commands=tuple(
-            Cmd("host", " ".join(_ipt(t, "-A", r)).replace(" -w", "")) for t, r in rules
-        ),
+        commands=tuple(Cmd("host", " ".join(_ipt(t, "-A", r)).replace(" -w", "")) for t, r in rules),
         apply=apply,
         verify=verify,
         undo=undo,

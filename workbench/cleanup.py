@@ -13,6 +13,7 @@ import shlex
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -75,22 +76,30 @@ def _system_ovs() -> list[Item]:
     try:
         for row in ovs.rows("Bridge", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
-                items.append(Item(f"system OVS bridge {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_bridge(n))))  # type: ignore[misc]
+                items.append(Item(f"system OVS bridge {row['name']}", partial(_del_bridge, row["name"])))
         marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items}
         for row in ovs.rows("Port", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 br = ovs.port_bridge(row["name"])
                 if br not in marked_bridges:
-                    items.append(Item(f"system OVS port {row['name']}", lambda n=row["name"]: _with_ovs(lambda o: o.del_port(n))))  # type: ignore[misc]
+                    items.append(Item(f"system OVS port {row['name']}", partial(_del_port, row["name"])))
     finally:
         ovs.close()
     return items
 
 
-def _with_ovs(fn: Callable[[Ovs], object]) -> None:
+def _del_bridge(name: str) -> None:
     ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
     try:
-        fn(ovs)
+        ovs.del_bridge(name)
+    finally:
+        ovs.close()
+
+
+def _del_port(name: str) -> None:
+    ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+    try:
+        ovs.del_port(name)
     finally:
         ovs.close()
 
@@ -105,7 +114,7 @@ def _iptables() -> list[Item]:
             words = shlex.split(line)
             if words[:1] == ["-A"] and _comment(words) == IPT_COMMENT:
                 argv = ["iptables", "-w", "-t", table, "-D", *words[1:]]
-                items.append(Item(f"iptables {table} {line}", lambda a=argv: Place.root().run(a, check=False)))  # type: ignore[misc]
+                items.append(Item(f"iptables {table} {line}", partial(Place.root().run, argv, check=False)))
     return items
 
 
@@ -134,7 +143,15 @@ def _wipe_run_dir() -> None:
 
 def find() -> list[Item]:
     """What carries the mark, in the order it must go."""
-    return _containers() + _processes() + _namespaces() + _root_links() + _system_ovs() + _iptables() + _run_dir()
+    return (
+        _containers()
+        + _processes()
+        + _namespaces()
+        + _root_links()
+        + _system_ovs()
+        + _iptables()
+        + _run_dir()
+    )
 
 
 def clean(dry_run: bool = False, progress: Callable[[str], None] = print) -> list[str]:

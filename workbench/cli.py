@@ -20,7 +20,8 @@ def _print_event(ev: StepEvent) -> None:
     if ev.state in marks:
         extra = f" ({ev.message})" if ev.message else ""
         secs = f" {ev.seconds * 1000:.0f} ms" if ev.seconds else ""
-        print(f"  [{marks[ev.state]}] {ev.index + 1:2}. {ev.step.host or 'docker'}: {ev.step.title}{secs}{extra}")
+        where = ev.step.host or "docker"
+        print(f"  [{marks[ev.state]}] {ev.index + 1:2}. {where}: {ev.step.title}{secs}{extra}")
 
 
 def _print_changes(ev: StepEvent) -> None:
@@ -36,7 +37,9 @@ def render_status(snap: Snapshot) -> str:
         out.append(f"{h.name}  underlay {h.underlay_ip}{state}{ovs}")
         for br in h.linux_bridges:
             addr = ",".join(br.addresses) or "-"
-            out.append(f"  linux bridge {br.name} {addr} mtu {br.mtu} {br.state}  ports: {' '.join(br.ports) or '-'}")
+            out.append(
+                f"  linux bridge {br.name} {addr} mtu {br.mtu} {br.state}  ports: {' '.join(br.ports) or '-'}"
+            )
         for obr in h.ovs_bridges:
             out.append(f"  ovs bridge {obr.name} ({obr.datapath_type or 'system'})")
             for p in obr.ports:
@@ -83,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("clean", help="remove everything carrying containet's mark")
     cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
-    sc = sub.add_parser("scenario", help="the experiments, step by step").add_subparsers(dest="action", required=True)
+    sc = sub.add_parser("scenario", help="the experiments, step by step").add_subparsers(
+        dest="action", required=True
+    )
     sc.add_parser("list", help="the scenarios")
     for name, text in (
         ("show", "steps with their state, why and shell equivalent"),
@@ -97,9 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sc.add_parser("export", help="the plan as a bash script or JSON")
     ex.add_argument("name")
     ex.add_argument("--format", choices=("bash", "json"), default="bash")
-    ex.add_argument("--plain", action="store_true", help="commands as typed on the host itself (no lab namespaces)")
+    ex.add_argument(
+        "--plain", action="store_true", help="commands as typed on the host itself (no lab namespaces)"
+    )
 
-    ct = sub.add_parser("container", help="attach or detach more containers").add_subparsers(dest="action", required=True)
+    ct = sub.add_parser("container", help="attach or detach more containers").add_subparsers(
+        dest="action", required=True
+    )
     ca = ct.add_parser("add", help="run a container and wire it like the active scenario's")
     ca.add_argument("host")
     ca.add_argument("name")
@@ -173,11 +182,11 @@ def _scenario(engine: Engine, args: argparse.Namespace) -> int:
         n = engine.apply(name, on_event=_print_event)
         print(f"{name}: applied {n} step(s)" if n else f"{name}: already applied, nothing changed")
     elif args.action == "next":
-        i = engine.next_step(name, on_event=_print_event)
-        print(f"{name}: all steps applied" if i is None else f"{name}: applied step {i + 1}")
+        at = engine.next_step(name, on_event=_print_event)
+        print(f"{name}: all steps applied" if at is None else f"{name}: applied step {at + 1}")
     elif args.action == "back":
-        i = engine.back_step(name, on_event=_print_event)
-        print(f"{name}: nothing to undo" if i is None else f"{name}: undid step {i + 1}")
+        at = engine.back_step(name, on_event=_print_event)
+        print(f"{name}: nothing to undo" if at is None else f"{name}: undid step {at + 1}")
     elif args.action == "undo":
         n = engine.undo(name, on_event=_print_event)
         print(f"{name}: undid {n} step(s)" if n else f"{name}: nothing was applied")

@@ -186,7 +186,9 @@ class Engine:
             )
 
     def _remember(self, name: str, setup: Setup) -> None:
-        Active(name, setup.extra, setup.mtu, self.tunrc_dir or (Active.load() or Active(name)).tunrc_dir).save()
+        Active(
+            name, setup.extra, setup.mtu, self.tunrc_dir or (Active.load() or Active(name)).tunrc_dir
+        ).save()
 
     def apply(self, name: str, on_event: Listener | None = None) -> int:
         self.require_lab()
@@ -260,7 +262,9 @@ class Engine:
         setup = self.setup(active.scenario)
         if any(c.name == name for c in setup.all_containers):
             raise BadInput(f"container {name} already exists")
-        spec = actions.ContainerSpec(name, host, cidr, vlan if vlan is not None else (10 if active.scenario == "exp3" else None))
+        spec = actions.ContainerSpec(
+            name, host, cidr, vlan if vlan is not None else (10 if active.scenario == "exp3" else None)
+        )
         taken = {c.ip: c.name for c in setup.all_containers}
         taken.update({rc.bridge_ip: f"{h}'s bridge" for h, rc in setup.tunrc.items()})
         actions.check_spec(spec, setup.tunrc[host].subnet, taken)
@@ -298,7 +302,9 @@ class Engine:
                 step.undo(ctx)
                 if on_event:
                     on_event(StepEvent(plan.steps.index(step), step, "undone"))
-            self._remember(active.scenario, replace(setup, extra=tuple(c for c in setup.extra if c.name != name)))
+            self._remember(
+                active.scenario, replace(setup, extra=tuple(c for c in setup.extra if c.name != name))
+            )
         return f"removed {name}"
 
     def resolve(self, who: str, snap: Snapshot | None = None) -> Any:

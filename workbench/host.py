@@ -60,7 +60,7 @@ class Place:
             try:
                 netns.setns(self.path, flags=0)
                 box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller below
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
                 box["error"] = exc
 
         thread = threading.Thread(target=runner, name=f"netns:{self.label}", daemon=True)
@@ -99,9 +99,7 @@ class Place:
         """Run a program inside this namespace (argument list, never a shell)."""
         full = self.exec_argv(argv)
         try:
-            proc = subprocess.run(
-                full, capture_output=True, text=True, timeout=timeout, env=env, check=False
-            )
+            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env, check=False)
         except FileNotFoundError as exc:
             raise NotReady(f"{argv[0]} is not installed: run the README's install command") from exc
         except subprocess.TimeoutExpired as exc:

@@ -161,11 +161,7 @@ class LabHealth:
 
     @property
     def down(self) -> bool:
-        return (
-            not self.underlay_ns
-            and not any(h.netns or h.ovs for h in self.hosts)
-            and not self.leftovers
-        )
+        return not self.underlay_ns and not any(h.netns or h.ovs for h in self.hosts) and not self.leftovers
 
     def describe(self) -> str:
         if self.up:

@@ -58,7 +58,9 @@ def load_tunrc(hosts: tuple[Host, ...], directory: str | Path | None) -> dict[st
     return out
 
 
-def default_containers(hosts: tuple[Host, ...], subnet: str, vlans: bool = False) -> tuple[ContainerSpec, ...]:
+def default_containers(
+    hosts: tuple[Host, ...], subnet: str, vlans: bool = False
+) -> tuple[ContainerSpec, ...]:
     """Two per host. The seed's first two: host1 .100 and host2 .101."""
     base = subnet.rsplit(".", 1)[0]
     prefix = subnet.split("/")[1]

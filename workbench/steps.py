@@ -273,8 +273,7 @@ class Plan:
                         "title": s.title,
                         "why": s.why,
                         "commands": [
-                            render(hosts[s.host], c) if s.host in hosts else c.text
-                            for c in s.commands
+                            render(hosts[s.host], c) if s.host in hosts else c.text for c in s.commands
                         ],
                     }
                     for s in self.steps
