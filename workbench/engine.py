@@ -316,6 +316,23 @@ class Engine:
             raise BadInput(f"unknown container {who!r} (have: {names})")
         return found
 
+    # --- tui support ---
+    def watch(
+        self,
+        on_change: Callable[[Any], None],
+        on_state: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Live event sources for this engine's hosts (not started): see inventory.watch."""
+        from .inventory.watch import Watcher
+
+        return Watcher(self.hosts(), on_change, on_state)
+
+    def refresh(self, snap: Snapshot, what: Any) -> Snapshot:
+        """Re-read only the hosts / containers `what` (an inventory.watch.Dirty) names."""
+        from .inventory.watch import recollect
+
+        return recollect(snap, what, self.hosts(), lab_line=self.lab_status())
+
 
 def _noop(_event: StepEvent) -> None:
     pass
