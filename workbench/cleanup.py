@@ -126,7 +126,10 @@ def _comment(words: list[str]) -> str | None:
 
 
 def _run_dir() -> list[Item]:
-    if not RUN_DIR.exists() or not any(p.name != ".lock" for p in RUN_DIR.iterdir()):
+    def leftover(p: Path) -> bool:
+        return p.name != ".lock" and not (p.is_dir() and not any(p.iterdir()))
+
+    if not RUN_DIR.exists() or not any(leftover(p) for p in RUN_DIR.iterdir()):
         return []
     return [Item(f"run directory {RUN_DIR}", lambda: _wipe_run_dir())]
 

@@ -30,12 +30,13 @@ class ContainerRow:
 
 
 def client(timeout: int = 30) -> docker.DockerClient:
+    url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        cli = docker.DockerClient(base_url="unix:///var/run/docker.sock", timeout=timeout)
+        cli = docker.DockerClient(base_url=url, timeout=timeout)
         cli.ping()
     except DockerException as exc:
         raise NotReady(
-            "dockerd is not answering on /var/run/docker.sock: start it "
+            f"dockerd is not answering on {url.removeprefix('unix://')}: start it "
             "(dockerd --iptables=false --bridge=none &) and retry"
         ) from exc
     return cli

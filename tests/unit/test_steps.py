@@ -1,0 +1,183 @@
+"""The plan runner on steps that act on a dict: order, skip, rollback, undo."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from workbench.actions import render, render_plain
+from workbench.errors import StepFailed
+from workbench.host import Host, Place
+from workbench.steps import Cmd, Context, Plan, Step, StepEvent
+
+
+def make_step(state: dict[str, bool], key: str, *, fail: bool = False, batch: str | None = None) -> Step:
+    def apply(_ctx: Context) -> None:
+        if fail:
+            state[key] = True  # half-applied before it breaks
+            raise RuntimeError(f"{key} broke")
+        state[key] = True
+
+    def undo(_ctx: Context) -> None:
+        state.pop(key, None)
+
+    return Step(
+        id=key,
+        host="host1",
+        title=f"make {key}",
+        why=f"because {key}",
+        commands=(Cmd("host", f"ip link add {key} type bridge"),),
+        apply=apply,
+        verify=lambda _ctx: state.get(key, False),
+        undo=undo,
+        batch=batch,
+        settle=0.0,
+    )
+
+
+def plan_of(state: dict[str, bool], *keys: str, fail: str | None = None) -> Plan:
+    return Plan("t", "Test", "a test plan", tuple(make_step(state, k, fail=(k == fail)) for k in keys))
+
+
+CTX = Context([])
+
+
+def test_apply_in_order_and_report() -> None:
+    state: dict[str, bool] = {}
+    events: list[StepEvent] = []
+    plan = plan_of(state, "a", "b", "c")
+    assert plan.apply(CTX, events.append) == 3
+    assert state == {"a": True, "b": True, "c": True}
+    assert [(e.step.id, e.state) for e in events] == [
+        ("a", "running"),
+        ("a", "applied"),
+        ("b", "running"),
+        ("b", "applied"),
+        ("c", "running"),
+        ("c", "applied"),
+    ]
+
+
+def test_apply_twice_is_a_no_op() -> None:
+    state: dict[str, bool] = {}
+    plan = plan_of(state, "a", "b")
+    plan.apply(CTX)
+    events: list[StepEvent] = []
+    assert plan.apply(CTX, events.append) == 0
+    assert {e.state for e in events} == {"skipped"}
+
+
+def test_failure_rolls_back_only_what_this_run_applied() -> None:
+    state: dict[str, bool] = {"a": True}  # found applied: must survive the rollback
+    events: list[StepEvent] = []
+    plan = plan_of(state, "a", "b", "c", "d", fail="c")
+    with pytest.raises(StepFailed, match=r"step 3 'make c' on host1: c broke \(rolled back 2 step"):
+        plan.apply(CTX, events.append)
+    assert state == {"a": True}
+    states = [(e.step.id, e.state) for e in events]
+    assert ("c", "failed") in states
+    assert states[-2:] == [("c", "rolled-back"), ("b", "rolled-back")]
+
+
+def test_a_step_that_does_not_verify_fails() -> None:
+    state: dict[str, bool] = {}
+    liar = Step(
+        "liar", "host1", "lie", "why", (), lambda _c: None, lambda _c: False, lambda _c: None, settle=0.0
+    )
+    plan = Plan("t", "T", "", (make_step(state, "a"), liar))
+    with pytest.raises(StepFailed, match="applied but does not verify"):
+        plan.apply(CTX)
+    assert state == {}
+
+
+def test_next_and_back_walk_one_step() -> None:
+    state: dict[str, bool] = {}
+    plan = plan_of(state, "a", "b", "c")
+    assert plan.next(CTX) == 0
+    assert plan.next(CTX) == 1
+    assert plan.status(CTX) == [True, True, False]
+    assert plan.back(CTX) == 1
+    assert plan.status(CTX) == [True, False, False]
+    assert plan.next(CTX) == 1
+    assert plan.next(CTX) == 2
+    assert plan.next(CTX) is None
+
+
+def test_undo_everything_and_twice() -> None:
+    state: dict[str, bool] = {}
+    plan = plan_of(state, "a", "b", "c")
+    plan.apply(CTX)
+    events: list[StepEvent] = []
+    assert plan.undo(CTX, events.append) == 3
+    assert [e.step.id for e in events if e.state == "undone"] == ["c", "b", "a"]
+    assert state == {}
+    assert plan.undo(CTX) == 0
+
+
+def test_batch_runs_concurrently() -> None:
+    state: dict[str, bool] = {}
+    barrier = threading.Barrier(3, timeout=5)
+
+    def slow(key: str) -> Step:
+        base = make_step(state, key, batch="run")
+
+        def apply(ctx: Context) -> None:
+            barrier.wait()  # only passes when all three run at once
+            base.apply(ctx)
+
+        return Step(
+            base.id, base.host, base.title, base.why, base.commands, apply, base.verify, base.undo, "run", 0.0
+        )
+
+    plan = Plan("t", "T", "", (slow("x"), slow("y"), slow("z")))
+    assert plan.apply(CTX) == 3
+    assert state == {"x": True, "y": True, "z": True}
+
+
+def test_batch_failure_rolls_back_the_batch() -> None:
+    state: dict[str, bool] = {}
+    steps = (
+        make_step(state, "a"),
+        make_step(state, "x", batch="run"),
+        make_step(state, "y", batch="run", fail=True),
+    )
+    with pytest.raises(StepFailed):
+        Plan("t", "T", "", steps).apply(CTX)
+    assert state == {}
+
+
+def lab_host() -> Host:
+    return Host("host1", 1, "10.0.0.3", Place.named("cn-x-host1"), "unix:/run/x/db.sock")
+
+
+def test_render_commands_for_the_lab_and_for_a_vm() -> None:
+    host = lab_host()
+    assert render(host, Cmd("host", "ip link set br0 up")) == "ip -n cn-x-host1 link set br0 up"
+    assert render(host, Cmd("host", "iptables -L")) == "ip netns exec cn-x-host1 iptables -L"
+    assert render(host, Cmd("ovs", "ovs-vsctl add-br br0")) == "ovs-vsctl --db=unix:/run/x/db.sock add-br br0"
+    assert render(host, Cmd("docker", "docker ps")) == "docker ps"
+    assert render(host, Cmd("container:h1-a", "ip link set eth0 up")).startswith(
+        "nsenter -t $(docker inspect"
+    )
+    assert render_plain(host, Cmd("ovs", "ovs-vsctl add-br br0")) == "ovs-vsctl add-br br0"
+    assert render_plain(host, Cmd("container:h1-a", "ip a")) == "ip netns exec h1-a ip a"
+
+
+def test_export_bash_and_json() -> None:
+    import json
+
+    state: dict[str, bool] = {}
+    plan = plan_of(state, "a", "b")
+    hosts = {"host1": lab_host()}
+    script = plan.to_bash(render, hosts)
+    assert script.startswith("#!/bin/bash")
+    assert "set -euo pipefail" in script
+    assert "# 1. [host1] make a" in script
+    assert "ip -n cn-x-host1 link add a type bridge" in script
+    data = json.loads(plan.to_json(render_plain, hosts))
+    assert [s["commands"] for s in data["steps"]] == [
+        ["ip link add a type bridge"],
+        ["ip link add b type bridge"],
+    ]
+    assert data["steps"][0]["why"] == "because a"
