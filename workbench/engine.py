@@ -252,6 +252,8 @@ class Engine:
         self, host: str, name: str, cidr: str, vlan: int | None = None, on_event: Listener | None = None
     ) -> str:
         check_container_name(name)
+        if vlan is not None and not 1 <= vlan <= 4094:
+            raise BadInput(f"VLAN {vlan} is out of range (1-4094)")
         active = Active.load()
         if active is None:
             raise BadInput("no scenario is applied: `containet scenario apply exp1` (or exp2, exp3) first")

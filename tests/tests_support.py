@@ -1,0 +1,44 @@
+"""Helpers the integration tests share (plain functions, not fixtures)."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import docker
+
+from workbench.inventory.model import Snapshot
+from workbench.marks import docker_name
+
+VOLATILE = {"rx_packets", "tx_packets", "state"}
+
+
+def normalized(snap: Snapshot) -> Any:
+    """A snapshot without the fields that change by themselves (counters, carrier)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        if isinstance(value, list | tuple):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(snap.to_dict())
+
+
+def container_pid(name: str) -> int:
+    cli = docker.from_env()
+    try:
+        return int(cli.containers.get(docker_name(name)).attrs["State"]["Pid"])
+    finally:
+        cli.close()
+
+
+def container_ping(name: str, dst: str, *, size: int = 56, df: bool = False, count: int = 2) -> bool:
+    """iputils ping from inside a container's namespace; True when every reply came back."""
+    argv = ["nsenter", "-t", str(container_pid(name)), "-n", "ping", "-n", "-q", "-c", str(count)]
+    argv += ["-i", "0.2", "-W", "1", "-s", str(size)]
+    if df:
+        argv += ["-M", "do"]
+    out = subprocess.run([*argv, dst], capture_output=True, text=True, timeout=20)
+    return out.returncode == 0 and f"{count} received" in out.stdout
