@@ -1,0 +1,497 @@
+"""`containet-tui`: the Textual face of the workbench.
+
+    make_app(engine)  builds the app around an engine (tests inject a fake one)
+    main()            parses --serve/--host/--port/--real and runs it
+
+Engine work runs in thread workers; live changes arrive from the engine's
+watcher as messages, are coalesced, and only the affected part is re-read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
+
+from workbench.inventory.model import Snapshot
+from workbench.inventory.watch import Dirty, dirty
+
+from .dialogs import HelpScreen, ScriptScreen
+from .inventory import InventoryView
+from .measure import MeasureView
+from .messages import Changed, LabChanged, SnapshotReady, SourceChanged
+from .scenario import ScenariosView
+
+#: a burst of changes within this window is re-collected once
+COALESCE = 0.1
+SCENARIO_ACTIONS = ("next_step", "back_step", "run_all", "undo", "export", "prev_scenario", "next_scenario")
+MEASURE_ACTIONS = ("ping", "iperf", "pingall", "stop")
+
+
+class ContainetApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "containet"
+    SUB_TITLE = "container networking workbench"
+
+    BINDINGS = [
+        Binding("1", "tab('inventory')", "Inventory", show=False),
+        Binding("2", "tab('scenarios')", "Scenarios", show=False),
+        Binding("3", "tab('measure')", "Measure", show=False),
+        Binding("n", "next_step", "Next step"),
+        Binding("b", "back_step", "Back"),
+        Binding("r", "run_all", "Run all"),
+        Binding("u", "undo", "Undo"),
+        Binding("e", "export", "Export"),
+        Binding("left_square_bracket", "prev_scenario", "Prev scenario", show=False),
+        Binding("right_square_bracket", "next_scenario", "Next scenario", show=False),
+        Binding("p", "ping", "Ping"),
+        Binding("t", "iperf", "Iperf"),
+        Binding("a", "pingall", "Pingall"),
+        Binding("x", "stop", "Stop"),
+        Binding("L", "lab_up", "Lab up"),
+        Binding("D", "lab_down", "Lab down", show=False),
+        Binding("ctrl+r", "reload", "Re-read all", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, engine: Any, *, watch: bool = True, export_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.use_watch = watch
+        self.export_dir = Path(export_dir) if export_dir else Path.cwd()
+        self.snap: Snapshot | None = None
+        self.sources: dict[str, bool | None] = {}
+        self.lab_busy = ""
+        self.watcher: Any = None
+        self._pending: list[Any] = []
+        self._timer: Any = None
+        self._collecting = False
+        self.collects = 0  # how many re-collects ran (tests and the benchmark read it)
+
+    # --- layout ---------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Label("", id="topbar")
+        with TabbedContent(id="tabs", initial="inventory"):
+            with TabPane("Inventory [1]", id="inventory"):
+                yield InventoryView(id="inventory-view")
+            with TabPane("Scenarios [2]", id="scenarios"):
+                yield ScenariosView(self.engine, id="scenarios-view")
+            with TabPane("Measure [3]", id="measure"):
+                yield MeasureView(self.engine, id="measure-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._topbar()
+        self.reload()
+        if self.use_watch:
+            self.watcher = self.engine.watch(self._from_watcher, self._from_watcher_state)
+            self.watcher.start()
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    @property
+    def lab_is_up(self) -> bool:
+        if self.snap is None:
+            return True  # do not offer "Lab up" before we know
+        return getattr(self.engine, "mode", "lab") != "lab" or self.snap.lab.startswith("lab is up")
+
+    @property
+    def tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active
+
+    def _topbar(self) -> None:
+        text = Text.assemble((" containet ", "bold reverse"), " ")
+        if self.snap is not None:
+            text.append(self.snap.lab, "green" if self.lab_is_up else "bold red")
+        else:
+            text.append("reading the lab…", "dim")
+        if self.sources:
+            text.append("  ")
+            self._dot(text, "docker", self.sources.get("docker"))
+            hosts = sorted({k.split(":", 1)[1] for k in self.sources if ":" in k})
+            for host in hosts:
+                text.append(f"  {host}", "bold")
+                self._dot(text, "nl", self.sources.get(f"netlink:{host}"))
+                self._dot(text, "ovs", self.sources.get(f"ovs:{host}"))
+        self.query_one("#topbar", Label).update(text)
+
+    @staticmethod
+    def _dot(text: Text, label: str, ok: bool | None) -> None:
+        style = "green" if ok else "bold red" if ok is False else "dim"
+        text.append(f" {label}{'●' if ok else '○'}" if ok is not False else f" {label}✗", style)
+
+    def _show(self) -> None:
+        self._topbar()
+        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+        self.query_one(MeasureView).show(self.snap)
+
+    # --- live inventory ---------------------------------------------------------
+    def _from_watcher(self, change: Any) -> None:
+        """Called on a watcher thread."""
+        self.post_message(Changed(change))
+
+    def _from_watcher_state(self, state: Any) -> None:
+        self.post_message(SourceChanged(state))
+
+    def on_changed(self, message: Changed) -> None:
+        self._queue(message.change)
+
+    def on_source_changed(self, message: SourceChanged) -> None:
+        st = message.state
+        was = self.sources.get(st.key)
+        self.sources[st.key] = st.connected
+        if was is not None and was != st.connected:
+            name = st.key.replace(":", " on ")
+            if st.connected:
+                self.notify(f"{name} is back", title="reconnected")
+            else:
+                self.notify(f"{name}: {st.detail}", title="disconnected", severity="warning")
+        if was is not None:
+            self._queue(st)  # gone or back: re-read what it covers (first connects add nothing)
+        self._topbar()
+        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+
+    def _queue(self, item: Any) -> None:
+        self._pending.append(item)
+        if self._timer is None:
+            self._timer = self.set_timer(COALESCE, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self._collecting or self.snap is None:
+            return  # picked up when the running collect (or the first snapshot) lands
+        what = dirty(self._pending)
+        self._pending.clear()
+        if what:
+            self._collecting = True
+            self._collect(what)
+
+    @work(thread=True, group="collect")
+    def _collect(self, what: Dirty) -> None:
+        assert self.snap is not None
+        try:
+            snap = self.engine.refresh(self.snap, what)
+        except Exception as exc:  # noqa: BLE001 - keep the last good inventory
+            self.call_from_thread(self.notify, str(exc), title="inventory", severity="error")
+            snap = self.snap
+        self.post_message(SnapshotReady(snap))
+
+    def reload(self) -> None:
+        """Read everything again (start, lab up/down, ctrl+r)."""
+        self._collecting = True
+        self._full()
+
+    @work(thread=True, group="collect")
+    def _full(self) -> None:
+        try:
+            snap = self.engine.snapshot()
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self.notify, str(exc), title="inventory", severity="error")
+            snap = self.snap or Snapshot(mode="lab", lab=f"cannot read the lab: {exc}")
+        self.post_message(SnapshotReady(snap, full=True))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.snap = message.snapshot
+        self.collects += 1
+        self._collecting = False
+        self._show()
+        if self._pending and self._timer is None:
+            self._timer = self.set_timer(COALESCE, self._flush)
+        if message.full:
+            for panel in self.query("ScenarioPanel"):
+                panel.refresh_status()  # type: ignore[attr-defined]
+        self.refresh_bindings()
+
+    def on_lab_changed(self, _message: LabChanged) -> None:
+        self.reload()
+
+    # --- lab --------------------------------------------------------------------
+    @on(Button.Pressed, "#lab-up")
+    def _lab_button(self) -> None:
+        self.action_lab_up()
+
+    def action_lab_up(self) -> None:
+        if self.lab_busy:
+            return
+        self.lab_busy = "bringing the lab up…"
+        self._show()
+        self._lab("up")
+
+    def action_lab_down(self) -> None:
+        if self.lab_busy:
+            return
+        self.lab_busy = "taking the lab down…"
+        self._show()
+        self._lab("down")
+
+    @work(thread=True, group="lab", exclusive=True)
+    def _lab(self, what: str) -> None:
+        def progress(msg: str) -> None:
+            self.call_from_thread(self._lab_progress, msg)
+
+        error = None
+        try:
+            if what == "up":
+                self.engine.lab_up(progress=progress)
+            else:
+                self.engine.lab_down(progress=progress)
+        except Exception as exc:  # noqa: BLE001 - shown, the app keeps running
+            error = str(exc)
+        self.call_from_thread(self._lab_done, what, error)
+
+    def _lab_progress(self, msg: str) -> None:
+        self.lab_busy = f"lab: {msg}"
+        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+
+    def _lab_done(self, what: str, error: str | None) -> None:
+        self.lab_busy = ""
+        if error:
+            self.notify(error, title=f"lab {what} failed", severity="error", timeout=10)
+        else:
+            self.notify(f"lab is {what}", title="lab")
+        self.post_message(LabChanged())
+
+    # --- tabs and actions ---------------------------------------------------------
+    def action_tab(self, name: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = name
+        if name == "scenarios":
+            panel = self.query_one(ScenariosView).current
+            if panel:
+                panel.load()
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "scenarios":
+            panel = self.query_one(ScenariosView).current
+            if panel:
+                panel.load()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted or not self.query("#tabs"):
+            return True
+        if action in SCENARIO_ACTIONS:
+            return self.tab == "scenarios"
+        if action in MEASURE_ACTIONS:
+            if self.tab != "measure":
+                return False
+            running = bool(self.query_one(MeasureView).running)
+            return running if action == "stop" else (None if running else True)
+        if action == "lab_up":
+            return not self.lab_is_up and getattr(self.engine, "mode", "lab") == "lab"
+        return True
+
+    def _panel(self) -> Any:
+        return self.query_one(ScenariosView).current
+
+    def action_next_step(self) -> None:
+        self._step("next")
+
+    def action_back_step(self) -> None:
+        self._step("back")
+
+    def action_run_all(self) -> None:
+        self._step("all")
+
+    def action_undo(self) -> None:
+        self._step("undo")
+
+    def _step(self, what: str, scenario: str | None = None) -> None:
+        view = self.query_one(ScenariosView)
+        if scenario:
+            self.action_tab("scenarios")
+            view.select(scenario)
+        panel = view.current
+        if panel is not None:
+            panel.load()
+            if panel.steps:
+                panel.run_step_action(what)
+            else:
+                self.call_later(self._step_when_loaded, what, panel, 50)
+
+    def _step_when_loaded(self, what: str, panel: Any, tries: int) -> None:
+        if panel.steps:
+            panel.run_step_action(what)
+        elif tries > 0:
+            self.set_timer(0.1, lambda: self._step_when_loaded(what, panel, tries - 1))
+
+    def action_prev_scenario(self) -> None:
+        self.query_one(ScenariosView).cycle(-1)
+
+    def action_next_scenario(self) -> None:
+        self.query_one(ScenariosView).cycle(1)
+
+    def action_export(self, scenario: str | None = None) -> None:
+        name = scenario or (self._panel().scenario if self._panel() else None)
+        if name:
+            self._export(name)
+
+    @work(thread=True, group="export")
+    def _export(self, name: str) -> None:
+        try:
+            script = self.engine.export(name, "bash", plain=True)
+            path = self.export_dir / f"containet-{name}.sh"
+            path.write_text(script + "\n")
+            os.chmod(path, 0o755)
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self.notify, str(exc), title="export failed", severity="error")
+            return
+        self.call_from_thread(self.notify, f"saved {path}", title=f"{name} exported")
+        self.call_from_thread(self.push_screen, ScriptScreen(f"{name} → {path}", script))
+
+    def action_ping(self) -> None:
+        self.query_one(MeasureView).start("ping")
+
+    def action_iperf(self) -> None:
+        self.query_one(MeasureView).start("iperf")
+
+    def action_pingall(self) -> None:
+        self.query_one(MeasureView).start("pingall")
+
+    def action_stop(self) -> None:
+        self.query_one(MeasureView).stop()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        sections = [
+            (
+                "Everywhere",
+                [
+                    ("1 2 3", "Inventory, Scenarios, Measure"),
+                    ("?", "this help"),
+                    ("ctrl+p", "command palette: every action"),
+                    ("L / D", "lab up / lab down"),
+                    ("ctrl+r", "re-read everything"),
+                    ("q", "quit"),
+                ],
+            ),
+            (
+                "Scenarios",
+                [
+                    ("n", "apply the next pending step"),
+                    ("b", "undo the last applied step"),
+                    ("r", "run all pending steps"),
+                    ("u", "undo every step"),
+                    ("e", "export the plan as a bash script"),
+                    ("[ ]", "previous / next scenario"),
+                ],
+            ),
+            (
+                "Measure",
+                [
+                    ("p", "ping between the two picked containers"),
+                    ("t", "iperf (TCP, 3 s)"),
+                    ("a", "pingall: every pair, checked against the scenario"),
+                    ("x", "stop"),
+                ],
+            ),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Show inventory", "hosts, bridges, tunnel, containers", lambda: self.action_tab("inventory")
+        )
+        yield SystemCommand(
+            "Show scenarios", "the experiments, step by step", lambda: self.action_tab("scenarios")
+        )
+        yield SystemCommand("Show measure", "ping, iperf, pingall", lambda: self.action_tab("measure"))
+        yield SystemCommand("Lab up", "build the emulated two-host lab", self.action_lab_up)
+        yield SystemCommand("Lab down", "remove the lab and its containers", self.action_lab_down)
+        yield SystemCommand("Re-read everything", "a full snapshot now", self.action_reload)
+        yield SystemCommand("Help", "keys and what they do", self.action_help)
+        for name, mod in self.engine.scenarios.items():
+            for what, verb in (
+                ("next", "next step"),
+                ("back", "back one step"),
+                ("all", "run all"),
+                ("undo", "undo"),
+            ):
+                yield SystemCommand(
+                    f"{name}: {verb}",
+                    mod.TITLE,
+                    lambda w=what, n=name: self._step(w, n),  # type: ignore[misc]
+                )
+            yield SystemCommand(f"{name}: export script", mod.TITLE, lambda n=name: self.action_export(n))
+        for what, text in (
+            ("ping", "ping the picked pair"),
+            ("iperf", "iperf the picked pair"),
+            ("pingall", "every pair"),
+            ("stop", "stop the running measurement"),
+        ):
+            yield SystemCommand(f"Measure: {what}", text, lambda w=what: self._measure(w))  # type: ignore[misc]
+
+    def _measure(self, what: str) -> None:
+        self.action_tab("measure")
+        view = self.query_one(MeasureView)
+        view.stop() if what == "stop" else view.start(what)
+
+
+def make_app(engine: Any, **kwargs: Any) -> ContainetApp:
+    """The app around an engine: a real Engine, or a fake one in tests."""
+    return ContainetApp(engine, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="containet-tui", description="Container networking workbench (TUI).")
+    p.add_argument("--serve", action="store_true", help="serve the app to a browser with textual-serve")
+    p.add_argument("--host", default="127.0.0.1", help="--serve: address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="--serve: port (default 8000)")
+    p.add_argument("--real", action="store_true", help="use this machine's OVS and docker (the seed's VMs)")
+    p.add_argument("--real-host", default="host1", help="in real mode: which host this machine is")
+    p.add_argument("--tunrc-dir", help="directory with <host>_tunrc files (default: the seed's)")
+    p.add_argument("--mtu", type=int, help="container MTU (default: fit the tunnel)")
+    return p
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The command textual-serve runs per browser session (quoted: it goes through a shell)."""
+    argv = [sys.executable, "-m", "screens.app"]
+    if args.real:
+        argv += ["--real", "--real-host", args.real_host]
+    if args.tunrc_dir:
+        argv += ["--tunrc-dir", args.tunrc_dir]
+    if args.mtu:
+        argv += ["--mtu", str(args.mtu)]
+    return shlex.join(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.serve:
+        from textual_serve.server import Server
+
+        server = Server(serve_command(args), host=args.host, port=args.port, title="containet")
+        server.serve()
+        return 0
+    from workbench.engine import Engine
+
+    engine = Engine(
+        "real" if args.real else "lab", tunrc_dir=args.tunrc_dir, mtu=args.mtu, real_host=args.real_host
+    )
+    make_app(engine).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

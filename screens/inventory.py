@@ -1,0 +1,146 @@
+"""Inventory (home): both hosts side by side, live from events."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Label, Tree
+
+from workbench.inventory.model import Container, HostView, Snapshot
+
+from .widgets.topology import Topology
+
+
+def _state_style(state: str) -> str:
+    return {"UP": "green", "DOWN": "red", "LOWERLAYERDOWN": "yellow"}.get(state, "dim")
+
+
+def container_label(c: Container) -> Text:
+    ok = c.status == "running"
+    text = Text.assemble(("● " if ok else "○ ", "green" if ok else "red"), (c.name, "bold"))
+    text.append(f" {c.ip or '-'}")
+    text.append(f" mtu {c.mtu or '-'}", "dim")
+    if c.vlan is not None:
+        text.append(f" vlan {c.vlan}", "yellow")
+    text.append(f" → {c.attached_to or 'not attached'}", "cyan" if c.attached_to else "red")
+    if not ok:
+        text.append(f" {c.status}", "red")
+    return text
+
+
+class HostTree(Tree[str]):
+    """One host: linux bridges, OVS bridges and ports, containers."""
+
+    def __init__(self, host: str, **kwargs: object) -> None:
+        super().__init__(Text(host, "bold"), **kwargs)  # type: ignore[arg-type]
+        self.host = host
+        self.show_root = True
+        self._shown: tuple[object, ...] | None = None
+        self.border_title = host
+
+    def show(self, view: HostView | None, containers: tuple[Container, ...], sources: str) -> None:
+        key = (view, containers, sources)
+        if key == self._shown:
+            return  # nothing changed: keep the cursor and scroll where they are
+        self._shown = key
+        line = self.cursor_line
+        self.clear()
+        if view is None:
+            self.root.set_label(Text(f"{self.host}: not in the inventory", "red"))
+            return
+        self.border_title = f"{view.name} · underlay {view.underlay_ip}"
+        self.border_subtitle = sources
+        label = Text.assemble((view.name, "bold"), f"  underlay {view.underlay_ip}")
+        if not view.reachable:
+            label.append("  UNREACHABLE", "bold red")
+        elif not view.ovs_connected:
+            label.append("  OVS disconnected", "bold red")
+        self.root.set_label(label)
+        if view.error:
+            self.root.add_leaf(Text(f"! {view.error}", "red"))
+        for br in view.linux_bridges:
+            node = self.root.add(
+                Text.assemble(
+                    ("linux bridge ", "dim"),
+                    (br.name, "bold cyan"),
+                    f" {', '.join(br.addresses) or '-'}",
+                    (f" mtu {br.mtu} ", "dim"),
+                    (br.state, _state_style(br.state)),
+                ),
+                expand=True,
+            )
+            for port in br.ports:
+                node.add_leaf(Text(port))
+        for obr in view.ovs_bridges:
+            node = self.root.add(
+                Text.assemble(
+                    ("ovs bridge ", "dim"),
+                    (obr.name, "bold magenta"),
+                    (f" {obr.datapath_type or 'system'}", "dim"),
+                ),
+                expand=True,
+            )
+            for p in obr.ports:
+                t = Text(p.name)
+                t.append(f" {p.type or 'system'}", "dim")
+                if p.tag is not None:
+                    t.append(f" tag {p.tag}", "yellow")
+                if p.remote_ip:
+                    t.append(f" remote_ip {p.remote_ip}", "bold yellow")
+                node.add_leaf(t)
+        cnode = self.root.add(Text(f"containers ({len(containers)})", "dim"), expand=True)
+        for c in containers:
+            node = cnode.add(container_label(c), expand=True)
+            for iface in c.interfaces:
+                node.add_leaf(
+                    Text.assemble(
+                        iface.name,
+                        f" {', '.join(iface.addresses) or '-'}",
+                        (f" mtu {iface.mtu} ", "dim"),
+                        (iface.state, _state_style(iface.state)),
+                    )
+                )
+            if c.gateway:
+                node.add_leaf(Text(f"default via {c.gateway}", "dim"))
+        self.root.expand()
+        self.cursor_line = min(line, max(0, self.last_line))
+
+
+class InventoryView(Vertical):
+    """Topology drawing on top, a tree per host below; a 'Lab up' offer when the lab is down."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="lab-banner"):
+            yield Label("", id="lab-line")
+            yield Button("Lab up (L)", id="lab-up", variant="success")
+        yield Topology(id="topology")
+        with Horizontal(id="hosts"):
+            yield HostTree("host1", id="tree-host1")
+            yield HostTree("host2", id="tree-host2")
+
+    def show(
+        self, snap: Snapshot | None, sources: dict[str, bool | None], lab_is_up: bool, busy: str
+    ) -> None:
+        banner = self.query_one("#lab-banner")
+        banner.display = not lab_is_up
+        line = self.query_one("#lab-line", Label)
+        if busy:
+            line.update(Text(busy, "bold yellow"))
+        elif snap is not None:
+            line.update(Text(f"{snap.lab}: press L or the button to bring it up", "bold"))
+        self.query_one("#lab-up", Button).disabled = bool(busy)
+        self.query_one(Topology).show(snap)
+        names = [h.name for h in snap.hosts] if snap else ["host1", "host2"]
+        trees = list(self.query(HostTree))
+        for n, tree in enumerate(trees):
+            name = names[n] if n < len(names) else None
+            tree.display = name is not None
+            if name is None or snap is None:
+                continue
+            tree.host = name
+            marks = []
+            for src in ("netlink", "ovs"):
+                ok = sources.get(f"{src}:{name}")
+                marks.append(f"{src} {'●' if ok else '○' if ok is False else '…'}")
+            tree.show(snap.host(name), snap.containers_on(name), "  ".join(marks))

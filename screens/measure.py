@@ -1,0 +1,265 @@
+"""Measure: ping / iperf between two containers, pingall, with live sparklines
+and a small history table for comparison."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Label, Log, Select, Sparkline
+
+from workbench.inventory.model import Snapshot
+
+PING_COUNT = 10
+IPERF_SECONDS = 3.0
+
+
+def fmt_bps(bps: float | None) -> str:
+    if bps is None:
+        return "-"
+    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.2f} {unit}"
+    return f"{bps:.0f} bit/s"
+
+
+def fmt_ms(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.2f}"
+
+
+def ping_summary(res: Any) -> str:
+    return (
+        f"{res.received}/{res.sent} replies, loss {res.loss_pct:.0f}%, "
+        f"rtt min/avg/max {fmt_ms(res.min_ms)}/{fmt_ms(res.avg_ms)}/{fmt_ms(res.max_ms)} ms"
+    )
+
+
+def iperf_summary(res: Any) -> str:
+    text = f"{res.protocol.upper()} {fmt_bps(res.received_bps)} received, {fmt_bps(res.sent_bps)} sent"
+    if res.retransmits:
+        text += f", {res.retransmits} retransmits"
+    return text
+
+
+class MeasureView(Vertical):
+    """Pick two containers; Ping, Iperf, Pingall; Stop cancels."""
+
+    def __init__(self, engine: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine = engine
+        self.cancel: threading.Event | None = None
+        self.running = ""
+        self.values: list[float] = []
+        self._names: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="pick"):
+            yield Select[str]([], prompt="from", id="src", allow_blank=True)
+            yield Select[str]([], prompt="to", id="dst", allow_blank=True)
+        with Horizontal(classes="buttons"):
+            yield Button("Ping (p)", id="ping", variant="primary")
+            yield Button("Iperf (t)", id="iperf", variant="success")
+            yield Button("Pingall (a)", id="pingall")
+            yield Button("Stop (x)", id="stop", variant="error", disabled=True)
+        yield Label("pick two containers, then Ping or Iperf", id="live-title")
+        yield Sparkline([], id="spark")
+        yield Label("", id="live-stats")
+        with Horizontal(id="measure-bottom"):
+            yield Log(id="measure-log", max_lines=500)
+            table: DataTable[Any] = DataTable(id="history", zebra_stripes=True, cursor_type="row")
+            yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.add_column("at", key="at", width=8)
+        table.add_column("test", key="test", width=7)
+        table.add_column("path", key="path")
+        table.add_column("result", key="result")
+
+    # --- containers ---------------------------------------------------------
+    def show(self, snap: Snapshot | None) -> None:
+        names = tuple(c.name for c in snap.containers if c.status == "running") if snap else ()
+        if names == self._names:
+            return
+        self._names = names
+        for sid, pick in (("#src", 0), ("#dst", 1)):
+            sel = self.query_one(sid, Select)
+            old = sel.value
+            sel.set_options([(n, n) for n in names])
+            if isinstance(old, str) and old in names:
+                sel.value = old
+            elif len(names) > pick:
+                sel.value = names[pick if pick == 0 else len(names) - 1]
+
+    def _pair(self) -> tuple[str, str] | None:
+        src = self.query_one("#src", Select).value
+        dst = self.query_one("#dst", Select).value
+        if not isinstance(src, str) or not isinstance(dst, str):
+            self.app.notify("pick two containers first", severity="warning")
+            return None
+        if src == dst:
+            self.app.notify("pick two different containers", severity="warning")
+            return None
+        return src, dst
+
+    # --- running --------------------------------------------------------------
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "stop":
+            self.stop()
+        elif event.button.id:
+            self.start(event.button.id)
+
+    def start(self, what: str) -> None:
+        if self.running:
+            self.app.notify(f"{self.running} is running: Stop [x] first", severity="warning")
+            return
+        pair = None
+        if what != "pingall":
+            pair = self._pair()
+            if pair is None:
+                return
+        self.running = what
+        self.cancel = threading.Event()
+        self.values = []
+        self.query_one("#spark", Sparkline).data = []
+        self.query_one("#stop", Button).disabled = False
+        for bid in ("ping", "iperf", "pingall"):
+            self.query_one(f"#{bid}", Button).disabled = True
+        log = self.query_one("#measure-log", Log)
+        if what == "ping" and pair:
+            self._title(f"ping {pair[0]} → {pair[1]}  ({PING_COUNT} × 0.2 s)")
+            log.write_line(f"ping {pair[0]} → {pair[1]}")
+            self._ping(pair[0], pair[1], self.cancel)
+        elif what == "iperf" and pair:
+            self._title(f"iperf {pair[0]} → {pair[1]}  ({IPERF_SECONDS:.0f} s TCP)")
+            log.write_line(f"iperf {pair[0]} → {pair[1]}")
+            self._iperf(pair[0], pair[1], self.cancel)
+        else:
+            self._title("pingall: every container to every other")
+            log.write_line("pingall")
+            self._pingall(self.cancel)
+        self._stats("")
+
+    def stop(self) -> None:
+        if self.cancel is not None:
+            self.cancel.set()
+            self._stats("stopping…", "yellow")
+
+    def _title(self, text: str) -> None:
+        self.query_one("#live-title", Label).update(Text(text, "bold"))
+
+    def _stats(self, text: str, style: str = "") -> None:
+        self.query_one("#live-stats", Label).update(Text(text, style))
+
+    def _point(self, value: float) -> None:
+        self.values.append(value)
+        self.query_one("#spark", Sparkline).data = list(self.values[-200:])
+
+    @work(thread=True, group="measure")
+    def _ping(self, src: str, dst: str, cancel: threading.Event) -> None:
+        def reply(r: Any) -> None:
+            self.app.call_from_thread(self._ping_reply, r)
+
+        try:
+            res = self.engine.ping(src, dst, count=PING_COUNT, interval=0.2, on_reply=reply, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001 - shown, the UI keeps running
+            self.app.call_from_thread(self._failed, "ping", f"{src}→{dst}", str(exc))
+            return
+        self.app.call_from_thread(self._done, "ping", f"{src}→{dst}", ping_summary(res), cancel.is_set())
+
+    def _ping_reply(self, r: Any) -> None:
+        log = self.query_one("#measure-log", Log)
+        if r.rtt_ms is None:
+            log.write_line(f"  seq {r.seq}: no reply")
+            self._point(0.0)
+        else:
+            log.write_line(f"  seq {r.seq}: {r.rtt_ms:.3f} ms")
+            self._point(r.rtt_ms)
+        got = [v for v in self.values if v > 0]
+        if got:
+            loss = 100.0 * (len(self.values) - len(got)) / len(self.values)
+            self._stats(
+                f"rtt {fmt_ms(got[-1])} ms · min/avg/max {min(got):.2f}/{sum(got) / len(got):.2f}/"
+                f"{max(got):.2f} ms · loss {loss:.0f}%"
+            )
+
+    @work(thread=True, group="measure")
+    def _iperf(self, src: str, dst: str, cancel: threading.Event) -> None:
+        def interval(iv: Any) -> None:
+            self.app.call_from_thread(self._iperf_interval, iv)
+
+        try:
+            res = self.engine.iperf(src, dst, seconds=IPERF_SECONDS, on_interval=interval, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._failed, "iperf", f"{src}→{dst}", str(exc))
+            return
+        self.app.call_from_thread(self._done, "iperf", f"{src}→{dst}", iperf_summary(res), cancel.is_set())
+
+    def _iperf_interval(self, iv: Any) -> None:
+        self._point(iv.bits_per_second)
+        self.query_one("#measure-log", Log).write_line(
+            f"  {iv.start:4.1f}-{iv.end:4.1f} s  {fmt_bps(iv.bits_per_second)}"
+            + (f"  retr {iv.retransmits}" if iv.retransmits else "")
+        )
+        self._stats(f"now {fmt_bps(iv.bits_per_second)}")
+
+    @work(thread=True, group="measure")
+    def _pingall(self, cancel: threading.Event) -> None:
+        def cell(src: str, dst: str, res: Any) -> None:
+            self.app.call_from_thread(self._pingall_cell, src, dst, res)
+
+        try:
+            res = self.engine.pingall(count=1, timeout=1.0, on_result=cell, cancel=cancel)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._failed, "pingall", "all pairs", str(exc))
+            return
+        total = len(res.cells)
+        ok = sum(1 for (s, d) in res.cells if res.passed(s, d))
+        verdict = "as expected" if res.all_passed else "UNEXPECTED"
+        self.app.call_from_thread(
+            self._done,
+            "pingall",
+            f"{len(res.names)} containers",
+            f"{ok}/{total} pairs {verdict}",
+            cancel.is_set(),
+        )
+
+    def _pingall_cell(self, src: str, dst: str, res: Any) -> None:
+        reached = res.received > 0
+        self._point(res.avg_ms or 0.0)
+        self.query_one("#measure-log", Log).write_line(
+            f"  {src:>8} → {dst:<8} {'reply' if reached else 'no reply'}"
+            + (f" {res.avg_ms:.2f} ms" if reached and res.avg_ms is not None else "")
+        )
+
+    def _finish(self) -> None:
+        self.running = ""
+        self.cancel = None
+        self.query_one("#stop", Button).disabled = True
+        for bid in ("ping", "iperf", "pingall"):
+            self.query_one(f"#{bid}", Button).disabled = False
+
+    def _done(self, kind: str, path: str, summary: str, cancelled: bool) -> None:
+        self._finish()
+        note = " (stopped)" if cancelled else ""
+        self._stats(summary + note, "bold green" if not cancelled else "yellow")
+        self.query_one("#measure-log", Log).write_line(f"= {summary}{note}")
+        self._history(kind, path, Text(summary + note))
+
+    def _failed(self, kind: str, path: str, error: str) -> None:
+        self._finish()
+        self._stats(f"✗ {error}", "bold red")
+        self.query_one("#measure-log", Log).write_line(f"! {error}")
+        self._history(kind, path, Text(f"✗ {error}", "red"))
+
+    def _history(self, kind: str, path: str, result: Text) -> None:
+        table = self.query_one("#history", DataTable)
+        table.add_row(time.strftime("%H:%M:%S"), kind, path, result)
+        table.move_cursor(row=table.row_count - 1)
