@@ -117,7 +117,37 @@ def build_parser() -> argparse.ArgumentParser:
     cr = ct.add_parser("rm", help="remove a container added with `container add`")
     cr.add_argument("name")
     ct.add_parser("list", help="containers with host, IP and attachment")
+    _measure_parsers(sub)
     return p
+
+
+def _measure_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pg = sub.add_parser("ping", help="ping from inside a container (icmplib)")
+    pg.add_argument("src", help="container name or IP")
+    pg.add_argument("dst", help="container name or IP")
+    pg.add_argument("-c", "--count", type=int, default=4)
+    pg.add_argument("-i", "--interval", type=float, default=0.2, help="seconds between probes")
+    pg.add_argument("--size", type=int, default=56, help="ICMP payload bytes")
+    pg.add_argument("--df", action="store_true", help="set don't-fragment (find the path MTU)")
+    pg.add_argument("-W", "--timeout", type=float, default=1.0, help="seconds to wait for each reply")
+    pg.add_argument("--json", action="store_true")
+
+    ip = sub.add_parser("iperf", help="throughput between two containers (iperf3 library)")
+    ip.add_argument("src", help="client container (name or IP)")
+    ip.add_argument("dst", help="server container (name or IP)")
+    ip.add_argument("-t", "--time", type=float, default=3.0, help="seconds per run (1-60)")
+    ip.add_argument("-P", "--parallel", type=int, default=1, help="parallel streams")
+    ip.add_argument("-u", "--udp", action="store_true")
+    ip.add_argument("-b", "--bitrate", help="target bitrate, e.g. 100M (UDP default 1M)")
+    ip.add_argument("-R", "--reverse", action="store_true", help="dst sends, src receives")
+    ip.add_argument("--repeat", type=int, default=1, help="runs; reports the median and spread")
+    ip.add_argument("--json", action="store_true")
+
+    pa = sub.add_parser("pingall", help="every container to every other, against the scenario's expectation")
+    pa.add_argument("-c", "--count", type=int, default=1)
+    pa.add_argument("-W", "--timeout", type=float, default=1.0)
+    pa.add_argument("--workers", type=int, default=8, help="sources pinging at once")
+    pa.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +179,60 @@ def run(args: argparse.Namespace) -> int:
         return _scenario(engine, args)
     elif args.cmd == "container":
         return _container(engine, args)
+    elif args.cmd in ("ping", "iperf", "pingall"):
+        return _measure(engine, args)
     return 0
+
+
+def _measure(engine: Engine, args: argparse.Namespace) -> int:
+    """ping / iperf / pingall: live lines as they come (not with --json); Ctrl-C prints the partial result."""
+    from .measure import iperf_data, pingall
+    from .measure import ping as pg
+    from .measure.cancel import interruptible
+
+    quiet = args.json
+    if args.cmd == "ping":
+        ping, _ = interruptible(
+            lambda cancel: engine.ping(
+                args.src,
+                args.dst,
+                count=args.count,
+                interval=args.interval,
+                size=args.size,
+                df=args.df,
+                timeout=args.timeout,
+                cancel=cancel,
+                on_reply=None
+                if quiet
+                else lambda r: print(pg.format_reply(args.dst, args.size, r), flush=True),
+            )
+        )
+        print(json.dumps(ping.to_dict(), indent=2) if quiet else pg.format_summary(ping))
+        return 0 if ping.received else 1
+    if args.cmd == "iperf":
+        res, _ = interruptible(
+            lambda cancel: engine.iperf(
+                args.src,
+                args.dst,
+                seconds=args.time,
+                parallel=args.parallel,
+                udp=args.udp,
+                bitrate=args.bitrate,
+                reverse=args.reverse,
+                repeat=args.repeat,
+                cancel=cancel,
+                on_interval=None if quiet else lambda iv: print(iperf_data.format_interval(iv), flush=True),
+            )
+        )
+        print(json.dumps(res.to_dict(), indent=2) if quiet else iperf_data.format_result(res))
+        return 0
+    matrix, _ = interruptible(
+        lambda cancel: engine.pingall(
+            count=args.count, timeout=args.timeout, workers=args.workers, cancel=cancel
+        )
+    )
+    print(json.dumps(matrix.to_dict(), indent=2) if quiet else pingall.format_matrix(matrix))
+    return 0 if matrix.all_passed else 1
 
 
 def _scenario(engine: Engine, args: argparse.Namespace) -> int:

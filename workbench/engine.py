@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
+
+from icmplib import is_ipv4_address
 
 from . import actions, lab
 from . import containers as dk
@@ -24,6 +27,9 @@ from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
 from .inventory.model import Snapshot
 from .marks import RUN_DIR, check_container_name
+from .measure.iperf import IperfInterval, IperfOptions, IperfResult, run_iperf
+from .measure.ping import PingOptions, PingReply, PingResult, Target, ping_from
+from .measure.pingall import Member, PingallResult, expectations, run_pingall
 from .setup import Setup, default_containers, load_tunrc
 from .steps import Context, Listener, Plan, StepEvent
 
@@ -334,6 +340,104 @@ class Engine:
         from .inventory.watch import recollect
 
         return recollect(snap, what, self.hosts(), lab_line=self.lab_status())
+
+    # --- measurements ---------------------------------------------------------
+    # The logic is in workbench.measure; these resolve names and delegate. Callbacks
+    # are called from worker threads; `cancel` ends a run within ~1 s, partial result.
+    def _running(self, who: str, snap: Snapshot) -> Any:
+        found = self.resolve(who, snap)
+        if found.status != "running" or not found.pid or not found.ip:
+            raise NotReady(f"container {found.name} is not running (or has no address)")
+        return found
+
+    def ping(
+        self,
+        src: str,
+        dst: str,
+        *,
+        count: int = 4,
+        interval: float = 0.2,
+        size: int = 56,
+        df: bool = False,
+        timeout: float = 1.0,
+        on_reply: Callable[[PingReply], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> PingResult:
+        """Ping dst (a container, or any IPv4 address) from inside src's namespace."""
+        opts = PingOptions(count, interval, size, df, timeout).check()
+        self.require_lab()
+        snap = self.snapshot()
+        source = self._running(src, snap)
+        if is_ipv4_address(dst) and snap.container(dst) is None:
+            target = Target(dst, dst)
+        else:
+            found = self._running(dst, snap)
+            target = Target(found.name, found.ip)
+        relay = (lambda _t, reply: on_reply(reply)) if on_reply else None
+        place = Place.of_pid(source.pid, source.name)
+        return ping_from(place, source.name, [target], opts, on_reply=relay, cancel=cancel)[target]
+
+    def iperf(
+        self,
+        src: str,
+        dst: str,
+        *,
+        seconds: float = 3.0,
+        parallel: int = 1,
+        udp: bool = False,
+        bitrate: str | None = None,
+        reverse: bool = False,
+        repeat: int = 1,
+        on_interval: Callable[[IperfInterval], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IperfResult:
+        """iperf3 from src to dst (server in dst's namespace, client in src's)."""
+        self.require_lab()
+        snap = self.snapshot()
+        source, target = self._running(src, snap), self._running(dst, snap)
+        if source.name == target.name:
+            raise BadInput(f"iperf needs two different containers (got {source.name} twice)")
+        opts = IperfOptions(seconds, parallel, udp, bitrate, reverse, repeat, (source.mtu or 1500) - 40)
+        return run_iperf(
+            source.name,
+            Place.of_pid(source.pid, source.name),
+            target.name,
+            Place.of_pid(target.pid, target.name),
+            target.ip,
+            opts,
+            on_interval=on_interval,
+            cancel=cancel,
+        )
+
+    def pingall(
+        self,
+        *,
+        count: int = 1,
+        timeout: float = 1.0,
+        workers: int = 8,
+        on_result: Callable[[str, str, PingResult], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> PingallResult:
+        """Every running container to every other, against the active scenario's expectation."""
+        opts = PingOptions(count=count, interval=0.2, timeout=timeout).check()
+        self.require_lab()
+        snap = self.snapshot()
+        members = [
+            Member(c.name, c.ip, Place.of_pid(c.pid, c.name), c.vlan)
+            for c in sorted(snap.containers, key=lambda c: (c.host, c.name))
+            if c.status == "running" and c.pid and c.ip
+        ]
+        active = Active.load()
+        expect = self.plan(active.scenario).expect if active else {}
+        return run_pingall(
+            members,
+            expected=expectations(expect, members),
+            scenario=active.scenario if active else None,
+            opts=opts,
+            workers=workers,
+            on_result=on_result,
+            cancel=cancel,
+        )
 
 
 def _noop(_event: StepEvent) -> None:

@@ -238,19 +238,15 @@ def ping_from(
 
 
 # --- printing helpers (CLI) ---------------------------------------------------
-def format_header(result_src: str, target: Target, size: int) -> str:
-    return f"PING {target.name} ({target.ip}) from {result_src}: {size} data bytes"
-
-
-def format_reply(target: Target, size: int, reply: PingReply) -> str:
+def format_reply(dst: str, size: int, reply: PingReply) -> str:
     if reply.rtt_ms is None:
-        return f"no reply from {target.ip}: icmp_seq={reply.seq} (timeout)"
-    return f"{size + 8} bytes from {target.ip}: icmp_seq={reply.seq} time={reply.rtt_ms:.3f} ms"
+        return f"no reply from {dst}: icmp_seq={reply.seq}"
+    return f"{size + 8} bytes from {dst}: icmp_seq={reply.seq} time={reply.rtt_ms:.3f} ms"
 
 
 def format_summary(result: PingResult) -> str:
     lines = [
-        f"--- {result.dst} ping statistics ---",
+        f"--- {result.dst} ({result.dst_ip}) ping statistics, from {result.src} ---",
         f"{result.sent} packets transmitted, {result.received} received, {result.loss_pct:.0f}% packet loss",
     ]
     if result.received:
