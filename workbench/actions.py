@@ -8,6 +8,7 @@ commands are the shell equivalent a presenter would type on the seed's VMs.
 from __future__ import annotations
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import containers as dk
@@ -233,19 +234,34 @@ def _ipt(table: str, op: str, rule: list[str]) -> list[str]:
     return ["iptables", "-w", "-t", table, op, rule[0], *rule[1:], "-m", "comment", "--comment", IPT_COMMENT]
 
 
+def _restore_text(rules: list[tuple[str, list[str]]]) -> str:
+    lines = []
+    for table in dict.fromkeys(t for t, _ in rules):
+        lines.append(f"*{table}")
+        for t, rule in rules:
+            if t == table:
+                lines.append(" ".join(["-A", *rule, "-m", "comment", "--comment", IPT_COMMENT]))
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
 def iptables_rules(host: str, rules: list[tuple[str, list[str]]], *, why: str) -> Step:
     def present(place: Place, table: str, rule: list[str]) -> bool:
         return place.run(_ipt(table, "-C", rule), check=False).returncode == 0
 
+    def missing(place: Place) -> list[tuple[str, list[str]]]:
+        with ThreadPoolExecutor(max_workers=len(rules)) as pool:
+            there = list(pool.map(lambda tr: present(place, *tr), rules))
+        return [tr for tr, ok in zip(rules, there, strict=True) if not ok]
+
     def apply(ctx: Context) -> None:
         place = ctx.host(host).place
-        for table, rule in rules:
-            if not present(place, table, rule):
-                place.run(_ipt(table, "-A", rule))
+        todo = missing(place)
+        if todo:  # one iptables-restore for all of them, appended in order
+            place.run(["iptables-restore", "--noflush", "-w"], stdin=_restore_text(todo))
 
     def verify(ctx: Context) -> bool:
-        place = ctx.host(host).place
-        return all(present(place, t, r) for t, r in rules)
+        return not missing(ctx.host(host).place)
 
     def undo(ctx: Context) -> None:
         place = ctx.host(host).place
@@ -302,6 +318,7 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
     dname = docker_name(spec.name)
 
     def apply(ctx: Context) -> None:
+        ctx.forget(spec.name)
         row = dk.find(ctx.docker, spec.name)
         if row is not None and row.status != "running":
             dk.remove(ctx.docker, row.id)
@@ -310,10 +327,11 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
             dk.run(ctx.docker, spec.name, spec.host)
 
     def verify(ctx: Context) -> bool:
-        row = dk.find(ctx.docker, spec.name)
+        row = ctx.container(spec.name)
         return row is not None and row.status == "running" and row.host == spec.host and row.pid > 0
 
     def undo(ctx: Context) -> None:
+        ctx.forget(spec.name)
         dk.remove(ctx.docker, dname)
 
     return Step(
@@ -332,7 +350,7 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
         apply=apply,
         verify=verify,
         undo=undo,
-        batch="docker-run",
+        early=True,
         settle=1.0,
     )
 
@@ -350,7 +368,7 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
     host = spec.host
 
     def apply(ctx: Context) -> None:
-        row = dk.find(ctx.docker, spec.name)
+        row = ctx.container(spec.name)
         if row is None or not row.pid:
             raise BadInput(f"container {spec.name} is not running")
         place = ctx.host(host).place
@@ -368,7 +386,7 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
             ctx.ovs(host).add_port(attach.bridge, veth, tag=spec.vlan)
 
     def verify(ctx: Context) -> bool:
-        row = dk.find(ctx.docker, spec.name)
+        row = ctx.container(spec.name)
         if row is None or not row.pid:
             return False
         hrow = _netlink(ctx, host, links.link_row, veth)

@@ -95,11 +95,14 @@ class Place:
         check: bool = True,
         timeout: float = 30,
         env: dict[str, str] | None = None,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a program inside this namespace (argument list, never a shell)."""
         full = self.exec_argv(argv)
         try:
-            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+            proc = subprocess.run(
+                full, input=stdin, capture_output=True, text=True, timeout=timeout, env=env, check=False
+            )
         except FileNotFoundError as exc:
             raise NotReady(f"{argv[0]} is not installed: run the README's install command") from exc
         except subprocess.TimeoutExpired as exc:

@@ -12,9 +12,10 @@ undo itself. State is never stored: a step is "applied" when verify() says so.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class Context:
         self.hosts = {h.name: h for h in hosts}
         self._ovs: dict[str, Ovs] = {}
         self._docker: docker.DockerClient | None = None
+        self._containers: dict[str, dk.ContainerRow | None] = {}
+        self._lock = threading.Lock()
 
     def host(self, name: str) -> Host:
         try:
@@ -53,15 +56,30 @@ class Context:
             raise WorkbenchError(f"unknown host {name!r} (have: {', '.join(self.hosts)})") from None
 
     def ovs(self, host: str) -> Ovs:
-        if host not in self._ovs:
-            self._ovs[host] = Ovs(self.host(host).ovs_db)
-        return self._ovs[host]
+        with self._lock:
+            if host not in self._ovs:
+                self._ovs[host] = Ovs(self.host(host).ovs_db)
+            return self._ovs[host]
 
     @property
     def docker(self) -> docker.DockerClient:
-        if self._docker is None:
-            self._docker = dk.client()
-        return self._docker
+        with self._lock:
+            if self._docker is None:
+                self._docker = dk.client()
+            return self._docker
+
+    def container(self, name: str) -> dk.ContainerRow | None:
+        """A container's row, asked once per context: its pid does not change while it
+        runs. Steps that create or remove containers call forget()."""
+        if name not in self._containers:
+            row = dk.find(self.docker, name)
+            if row is None or row.status != "running":
+                return row  # not cached: it may be started in a moment
+            self._containers[name] = row
+        return self._containers[name]
+
+    def forget(self, name: str) -> None:
+        self._containers.pop(name, None)
 
     def close(self) -> None:
         for ovs in self._ovs.values():
@@ -92,7 +110,7 @@ class Step:
     apply: Action = field(compare=False, repr=False)
     verify: Check = field(compare=False, repr=False)
     undo: Action = field(compare=False, repr=False)
-    batch: str | None = None  # consecutive steps of one batch may run concurrently
+    early: bool = False  # needs no other step of the plan: may start at the beginning
     settle: float = 3.0  # seconds verify may take to become true after apply
 
 
@@ -145,74 +163,67 @@ class Plan:
 
     # --- state ------------------------------------------------------------
     def status(self, ctx: Context) -> list[bool]:
-        return [_safe_verify(s, ctx) for s in self.steps]
+        """verify() of every step, read concurrently (each reads its own source)."""
+        if len(self.steps) < 2:
+            return [_safe_verify(s, ctx) for s in self.steps]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda s: _safe_verify(s, ctx), self.steps))
 
     # --- running ------------------------------------------------------------
     def _apply_one(self, i: int, step: Step, ctx: Context, emit: Listener) -> None:
         emit(StepEvent(i, step, "running"))
         t0 = time.monotonic()
+        where = step.host or "docker"
         try:
             step.apply(ctx)
         except Exception as exc:
-            raise StepFailed(f"step {i + 1} '{step.title}' on {step.host or 'docker'}: {exc}") from exc
+            raise StepFailed(f"step {i + 1} '{step.title}' on {where}: {exc}") from exc
         if not _wait_verify(step, ctx):
-            raise StepFailed(
-                f"step {i + 1} '{step.title}' on {step.host or 'docker'}: applied but does not verify"
-            )
+            raise StepFailed(f"step {i + 1} '{step.title}' on {where}: applied but does not verify")
         emit(StepEvent(i, step, "applied", seconds=time.monotonic() - t0))
 
     def apply(self, ctx: Context, on_event: Listener = _ignore, upto: int | None = None) -> int:
         """Apply pending steps (all, or the first `upto` of the plan); returns how many
-        were applied. On failure undo them, reverse order, and raise StepFailed."""
+        were applied. On failure undo them, reverse order, and raise StepFailed.
+
+        Steps marked `early` need nothing else in the plan (e.g. `docker run`): when
+        several are pending they all start at once, in the background, while the
+        steps before them run; the plan waits for each where it stands in the order.
+        """
+        count = len(self.steps) if upto is None else upto
+        held = self.status(ctx)[:count]
         done: list[int] = []
-        steps = list(enumerate(self.steps))[: upto if upto is not None else len(self.steps)]
+        early = [i for i in range(count) if self.steps[i].early and not held[i]]
+        pool = ThreadPoolExecutor(max_workers=min(8, len(early))) if len(early) > 1 else None
+        futures: dict[int, Future[None]] = {}
         try:
-            pos = 0
-            while pos < len(steps):
-                i, step = steps[pos]
-                group = [steps[pos]]
-                if step.batch:
-                    while pos + len(group) < len(steps) and steps[pos + len(group)][1].batch == step.batch:
-                        group.append(steps[pos + len(group)])
-                pending = []
-                for j, s in group:
-                    if _safe_verify(s, ctx):
-                        on_event(StepEvent(j, s, "skipped", "already applied"))
-                    else:
-                        pending.append((j, s))
-                if len(pending) > 1:
-                    self._apply_batch(pending, ctx, on_event, done)
-                elif pending:
-                    j, s = pending[0]
-                    try:
-                        self._apply_one(j, s, ctx, on_event)
-                    finally:
-                        done.append(j)  # undone on rollback even when half-applied
-                pos += len(group)
+            if pool is not None:
+                for i in early:
+                    futures[i] = pool.submit(self._apply_one, i, self.steps[i], ctx, on_event)
+                    done.append(i)
+            for i in range(count):
+                step = self.steps[i]
+                if i in futures:
+                    futures[i].result()
+                elif held[i]:
+                    on_event(StepEvent(i, step, "skipped", "already applied"))
+                else:
+                    done.append(i)  # undone on rollback even when half-applied
+                    self._apply_one(i, step, ctx, on_event)
         except Exception as exc:
-            failed = done[-1] if done else None
-            if failed is not None:
-                on_event(StepEvent(failed, self.steps[failed], "failed", str(exc)))
+            for fut in futures.values():
+                fut.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True)
+            on_event(StepEvent(done[-1], self.steps[done[-1]], "failed", str(exc)))
             self._rollback(done, ctx, on_event)
             if isinstance(exc, StepFailed):
                 raise StepFailed(f"{exc} (rolled back {len(done)} step(s))") from exc
             raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         return len(done)
-
-    def _apply_batch(
-        self, pending: list[tuple[int, Step]], ctx: Context, emit: Listener, done: list[int]
-    ) -> None:
-        with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
-            futures = [(j, pool.submit(self._apply_one, j, s, ctx, emit)) for j, s in pending]
-            errors = []
-            for j, fut in futures:
-                done.append(j)
-                try:
-                    fut.result()
-                except Exception as exc:  # noqa: BLE001 - first one re-raised below
-                    errors.append(exc)
-        if errors:
-            raise errors[0]
 
     def _rollback(self, indices: list[int], ctx: Context, emit: Listener) -> None:
         for i in sorted(set(indices), reverse=True):

@@ -32,7 +32,7 @@ def test_exp1_follows_the_seed(engine: Engine) -> None:
     runs = [s for s in plan.steps if s.id.split("/")[1].startswith("run:")]
     plumbs = [s for s in plan.steps if s.id.split("/")[1].startswith("plumb:")]
     assert len(runs) == len(plumbs) == 4
-    assert all(s.batch == "docker-run" for s in runs)
+    assert all(s.early for s in runs) and not any(s.early for s in plumbs)
     # the seed's oddity is kept and said: host2's containers route via host1's .1
     h2 = next(s for s in plumbs if s.host == "host2")
     assert "host1's bridge" in h2.why

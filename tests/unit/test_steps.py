@@ -12,7 +12,7 @@ from workbench.host import Host, Place
 from workbench.steps import Cmd, Context, Plan, Step, StepEvent
 
 
-def make_step(state: dict[str, bool], key: str, *, fail: bool = False, batch: str | None = None) -> Step:
+def make_step(state: dict[str, bool], key: str, *, fail: bool = False, early: bool = False) -> Step:
     def apply(_ctx: Context) -> None:
         if fail:
             state[key] = True  # half-applied before it breaks
@@ -31,7 +31,7 @@ def make_step(state: dict[str, bool], key: str, *, fail: bool = False, batch: st
         apply=apply,
         verify=lambda _ctx: state.get(key, False),
         undo=undo,
-        batch=batch,
+        early=early,
         settle=0.0,
     )
 
@@ -115,36 +115,50 @@ def test_undo_everything_and_twice() -> None:
     assert plan.undo(CTX) == 0
 
 
-def test_batch_runs_concurrently() -> None:
+def test_early_steps_start_together_at_the_beginning() -> None:
     state: dict[str, bool] = {}
     barrier = threading.Barrier(3, timeout=5)
+    order: list[str] = []
 
     def slow(key: str) -> Step:
-        base = make_step(state, key, batch="run")
+        base = make_step(state, key, early=True)
 
         def apply(ctx: Context) -> None:
             barrier.wait()  # only passes when all three run at once
             base.apply(ctx)
 
         return Step(
-            base.id, base.host, base.title, base.why, base.commands, apply, base.verify, base.undo, "run", 0.0
+            base.id, base.host, base.title, base.why, base.commands, apply, base.verify, base.undo, True, 0.0
         )
 
-    plan = Plan("t", "T", "", (slow("x"), slow("y"), slow("z")))
+    def first(ctx: Context) -> None:
+        order.append("first")
+        barrier.wait()  # the early steps are already running while this one runs
+
+    head = Step("a", "host1", "a", "why", (), first, lambda _c: "first" in order, lambda _c: None, settle=0.0)
+    plan = Plan("t", "T", "", (head, slow("x"), slow("y")))
     assert plan.apply(CTX) == 3
-    assert state == {"x": True, "y": True, "z": True}
+    assert state == {"x": True, "y": True}
 
 
-def test_batch_failure_rolls_back_the_batch() -> None:
+def test_early_failure_rolls_back_everything_applied() -> None:
     state: dict[str, bool] = {}
     steps = (
         make_step(state, "a"),
-        make_step(state, "x", batch="run"),
-        make_step(state, "y", batch="run", fail=True),
+        make_step(state, "x", early=True),
+        make_step(state, "y", early=True, fail=True),
+        make_step(state, "b"),
     )
-    with pytest.raises(StepFailed):
+    with pytest.raises(StepFailed, match="y broke"):
         Plan("t", "T", "", steps).apply(CTX)
     assert state == {}
+
+
+def test_next_runs_early_steps_one_at_a_time() -> None:
+    state: dict[str, bool] = {}
+    plan = Plan("t", "T", "", (make_step(state, "x", early=True), make_step(state, "y", early=True)))
+    assert plan.next(CTX) == 0
+    assert state == {"x": True}
 
 
 def lab_host() -> Host:
