@@ -56,6 +56,7 @@ class MeasureView(Vertical):
         self.running = ""
         self.values: list[float] = []
         self._names: tuple[str, ...] = ()
+        self.clock = lambda: time.strftime("%H:%M:%S")  # history time stamps (tests pin it)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -261,5 +262,5 @@ class MeasureView(Vertical):
 
     def _history(self, kind: str, path: str, result: Text) -> None:
         table = self.query_one("#history", DataTable)
-        table.add_row(time.strftime("%H:%M:%S"), kind, path, result)
+        table.add_row(self.clock(), kind, path, result)
         table.move_cursor(row=table.row_count - 1)

@@ -1,0 +1,83 @@
+"""Snapshot tests (pytest-textual-snapshot) of the main screens, fake engine.
+
+Update after a deliberate UI change: pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from screens.app import make_app
+from screens.measure import MeasureView
+from screens.scenario import ScenariosView
+
+from .conftest import wait_for
+from .fake_engine import STEPS, FakeEngine
+
+
+def _applied() -> FakeEngine:
+    fake = FakeEngine()
+    fake.applied["exp1"] = [True] * len(STEPS)
+    return fake
+
+
+def _inventory_ready(app):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.snap is not None and app.collects >= 1)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_inventory_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(_applied())
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_inventory_ready(app))
+
+
+def test_inventory_projector(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(_applied())
+    assert snap_compare(app, terminal_size=(160, 45), run_before=_inventory_ready(app))
+
+
+def test_inventory_lab_down(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(FakeEngine(lab_up_state=False))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_inventory_ready(app))
+
+
+def test_scenario_failure(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(FakeEngine(fail_at=2))
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("2")
+        await wait_for(pilot, lambda: bool(app.query_one(ScenariosView).current.steps))  # type: ignore[union-attr]
+        await pilot.press("r")
+        panel = app.query_one(ScenariosView).current
+        await wait_for(pilot, lambda: "apply:exp1" in app.engine.calls and not panel.busy)  # type: ignore[union-attr]
+        app.clear_notifications()
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+def test_measure_after_ping(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(_applied())
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        view.clock = lambda: "12:00:00"
+        await wait_for(pilot, lambda: len(view._names) == 2)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "ping:h1-a:h2-a" in app.engine.calls and not view.running)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(FakeEngine())
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.snap is not None)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
