@@ -1,0 +1,63 @@
+"""The TUI on the real lab: apply exp1 from the Scenarios panel, watch the
+containers appear in the inventory from events (no refresh key), ping."""
+
+from __future__ import annotations
+
+import pytest
+
+from screens.app import make_app
+from screens.inventory import HostTree
+from screens.measure import MeasureView
+from screens.scenario import ScenariosView
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.asyncio, pytest.mark.timeout(180)]
+
+
+def _tree(app, host: str) -> str:  # type: ignore[no-untyped-def]
+    out: list[str] = []
+
+    def walk(node) -> None:  # type: ignore[no-untyped-def]
+        out.append(str(node.label))
+        for child in node.children:
+            walk(child)
+
+    walk(app.query_one(f"#tree-{host}", HostTree).root)
+    return "\n".join(out)
+
+
+async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None, timeout=20)
+        await wait_for(pilot, lambda: all(app.sources.get(k) for k in ("docker", "netlink:host1", "ovs:host1")), 20)
+        assert "h1-a" not in _tree(app, "host1")
+        full_reads = app.collects
+
+        await pilot.press("2")
+        panel = app.query_one(ScenariosView).current
+        assert panel is not None and panel.scenario == "exp1"
+        await wait_for(pilot, lambda: bool(panel.steps), timeout=20)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: panel.busy == "", timeout=90)
+        assert all(s == "verified" for s in panel.states), (panel.states, panel.messages)
+
+        # the containers show up from docker/netlink/OVS events: nobody asked for a refresh
+        await wait_for(
+            pilot,
+            lambda: "h1-a" in _tree(app, "host1") and "172.15.42." in _tree(app, "host1")
+            and "h2-a" in _tree(app, "host2"),
+            timeout=15,
+        )
+        assert app.collects > full_reads
+        assert "gre" in _tree(app, "host1") and "remote_ip" in _tree(app, "host1")
+
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        await wait_for(pilot, lambda: len(view._names) >= 2, timeout=10)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: view.running == "", timeout=30)
+        stats = str(app.query_one("#live-stats").render())
+        assert "replies" in stats and "loss" in stats, stats
+        assert len(view.values) > 0
