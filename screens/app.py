@@ -78,6 +78,7 @@ class ContainetApp(App[None]):
         self._pending: list[Any] = []
         self._timer: Any = None
         self._collecting = False
+        self._mounted = False
         self.collects = 0  # how many re-collects ran (tests and the benchmark read it)
 
     # --- layout ---------------------------------------------------------------
@@ -92,10 +93,20 @@ class ContainetApp(App[None]):
                 yield MeasureView(self.engine, id="measure-view")
         yield Footer()
 
+    def on_load(self) -> None:
+        self.reload()  # read the lab while the widgets are being composed
+
     def on_mount(self) -> None:
+        self._mounted = True
         self._topbar()
-        self.reload()
-        if self.use_watch:
+        if self.snap is not None:
+            self._show()
+            self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        """After the first inventory: the sources' imports and connections do not delay it,
+        and each source's first "connected" change re-reads what moved in between."""
+        if self.use_watch and self.watcher is None:
             self.watcher = self.engine.watch(self._from_watcher, self._from_watcher_state)
             self.watcher.start()
 
@@ -209,7 +220,10 @@ class ContainetApp(App[None]):
         self.snap = message.snapshot
         self.collects += 1
         self._collecting = False
+        if not self._mounted:
+            return  # on_mount draws it
         self._show()
+        self._start_watcher()
         if self._pending and self._timer is None:
             self._timer = self.set_timer(COALESCE, self._flush)
         if message.full:
@@ -283,7 +297,7 @@ class ContainetApp(App[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self.is_mounted or not self.query("#tabs"):
+        if not self._mounted or not self.query("#tabs"):
             return True
         if action in SCENARIO_ACTIONS:
             return self.tab == "scenarios"

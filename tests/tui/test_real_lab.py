@@ -31,7 +31,9 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.snap is not None, timeout=20)
-        await wait_for(pilot, lambda: all(app.sources.get(k) for k in ("docker", "netlink:host1", "ovs:host1")), 20)
+        await wait_for(
+            pilot, lambda: all(app.sources.get(k) for k in ("docker", "netlink:host1", "ovs:host1")), 20
+        )
         assert "h1-a" not in _tree(app, "host1")
         full_reads = app.collects
 
@@ -46,8 +48,11 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
         # the containers show up from docker/netlink/OVS events: nobody asked for a refresh
         await wait_for(
             pilot,
-            lambda: "h1-a" in _tree(app, "host1") and "172.15.42." in _tree(app, "host1")
-            and "h2-a" in _tree(app, "host2"),
+            lambda: (
+                "h1-a" in _tree(app, "host1")
+                and "172.15.42." in _tree(app, "host1")
+                and "h2-a" in _tree(app, "host2")
+            ),
             timeout=15,
         )
         assert app.collects > full_reads
