@@ -6,6 +6,8 @@ from workbench import actions as a
 from workbench.setup import Setup
 from workbench.steps import Plan
 
+from .common import run_containers, tunnel_steps
+
 NAME = "exp1"
 TITLE = "Exp1 docker bridge + OVS"
 SUMMARY = "Containers on a linux bridge docker0; OVS br0 inside docker0 carries a tunnel to the other host."
@@ -29,15 +31,9 @@ def plan(setup: Setup) -> Plan:
                 why="An Open vSwitch bridge to carry the tunnel (userspace datapath: "
                 "this kernel has no OVS module).",
             ),
-            a.tunnel_port(
-                host.name,
-                rc.ovs_bridge,
-                rc.tun_if,
-                rc.tun_type,
-                rc.remote_ip,
-                why=f"Wraps the containers' Ethernet frames in {rc.tun_type.upper()} to the other "
-                f"host ({rc.remote_ip}), so both hosts share one layer-2 segment.",
-            ),
+        ]
+        steps += tunnel_steps(setup, host.name)
+        steps += [
             a.enslave(
                 host.name,
                 rc.ovs_bridge,
@@ -75,14 +71,3 @@ def plan(setup: Setup) -> Plan:
             )
         )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})
-
-
-def run_containers(setup: Setup) -> list:  # type: ignore[type-arg]
-    return [
-        a.container_run(
-            spec,
-            why=f"A container on {spec.host} with no network at all (--net=none): "
-            "we wire it by hand, exactly as the seed does.",
-        )
-        for spec in setup.all_containers
-    ]

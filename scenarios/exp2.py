@@ -6,7 +6,7 @@ from workbench import actions as a
 from workbench.setup import Setup
 from workbench.steps import Plan, Step
 
-from .exp1 import run_containers
+from .common import run_containers, tunnel_steps
 
 NAME = "exp2"
 TITLE = "Exp2 OVS only"
@@ -24,16 +24,8 @@ def infrastructure(setup: Setup) -> list[Step]:
                 why="The only bridge on this host: containers and the tunnel are all ports "
                 "of this Open vSwitch bridge (userspace datapath).",
             ),
-            a.tunnel_port(
-                host.name,
-                rc.ovs_bridge,
-                rc.tun_if,
-                rc.tun_type,
-                rc.remote_ip,
-                why=f"{rc.tun_type.upper()} tunnel to the other host ({rc.remote_ip}): frames "
-                "between containers on different hosts travel inside it.",
-            ),
         ]
+        steps += tunnel_steps(setup, host.name)
     return steps
 
 

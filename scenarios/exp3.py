@@ -7,7 +7,7 @@ from dataclasses import replace
 from workbench.setup import Setup
 from workbench.steps import Plan
 
-from .exp1 import run_containers
+from .common import run_containers
 from .exp2 import infrastructure, plumb_on_ovs
 
 NAME = "exp3"

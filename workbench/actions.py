@@ -178,6 +178,30 @@ def tunnel_port(host: str, bridge: str, port: str, tun_type: str, remote_ip: str
     )
 
 
+def bridge_rstp(host: str, bridge: str, *, why: str) -> Step:
+    def read(ctx: Context) -> bool:
+        row = ctx.ovs(host).row("Bridge", bridge) or {}
+        return bool(row.get("rstp_enable"))
+
+    def apply(ctx: Context) -> None:
+        ctx.ovs(host).api.db_set("Bridge", bridge, ("rstp_enable", True)).execute(check_error=True)
+
+    def undo(ctx: Context) -> None:
+        if ctx.ovs(host).has_bridge(bridge):
+            ctx.ovs(host).api.db_set("Bridge", bridge, ("rstp_enable", False)).execute(check_error=True)
+
+    return Step(
+        id=f"{host}/rstp:{bridge}",
+        host=host,
+        title=f"RSTP on {bridge}",
+        why=why,
+        commands=(Cmd("ovs", f"ovs-vsctl set bridge {bridge} rstp_enable=true"),),
+        apply=apply,
+        verify=read,
+        undo=undo,
+    )
+
+
 def enslave(host: str, link: str, master: str, *, why: str) -> Step:
     def apply(ctx: Context) -> None:
         _netlink(ctx, host, links.set_master, link, master)

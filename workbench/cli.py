@@ -76,7 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("lab", help="the emulated two-host lab").add_subparsers(dest="action", required=True)
     up = lab.add_parser("up", help="build the lab (hosts as namespaces, OVS each)")
-    up.add_argument("--hosts", type=int, default=2, help="number of emulated hosts (default 2)")
+    up.add_argument("--hosts", type=int, default=2, help="number of emulated hosts, 1-8 (default 2)")
+    up.add_argument(
+        "--topology",
+        choices=("mesh", "star"),
+        default="mesh",
+        help="tunnels with more than two hosts: every pair (RSTP breaks the loops) or all via host1",
+    )
     lab.add_parser("down", help="remove the lab and its containers")
     lab.add_parser("status", help="is the lab up?")
 
@@ -162,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         if args.real:
             raise WorkbenchError("`lab` commands are for lab mode; drop --real")
         if args.action == "up":
-            print(engine.lab_up(progress=lambda m: print(f"  {m}")))
+            print(engine.lab_up(progress=lambda m: print(f"  {m}"), topology=args.topology))
         elif args.action == "down":
             removed = engine.lab_down(progress=lambda m: print(f"  removed {m}"))
             print("lab is down" + ("" if removed else " (nothing to remove)"))

@@ -129,8 +129,8 @@ class Engine:
             )
         ]
 
-    def lab_up(self, progress: Callable[[str], None] = print) -> str:
-        return lab.up(self.count or 2, progress)
+    def lab_up(self, progress: Callable[[str], None] = print, topology: str = "mesh") -> str:
+        return lab.up(self.count or 2, progress, topology)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
         removed = lab.down(progress)
@@ -170,12 +170,19 @@ class Engine:
         if extra is None:
             extra = active.extra if active and active.scenario == name else ()
         mtu = self.mtu or (active.mtu if active and active.scenario == name else None)
+        if self.mode == "lab":
+            peers = {h.name: h.underlay_ip for h in hosts}
+            total, topology = len(hosts), lab.saved_topology()
+        else:
+            peers, total, topology = {}, max(self.count or 2, hosts[0].index), "mesh"
         return Setup(
             hosts=hosts,
             tunrc=tunrc,
-            containers=default_containers(hosts, subnet, vlans=(name == "exp3")),
+            containers=default_containers(hosts, subnet, vlans=(name == "exp3"), total=total),
             mtu=mtu,
             extra=extra,
+            topology=topology,
+            peers=peers,
         )
 
     def plan(self, name: str, setup: Setup | None = None) -> Plan:

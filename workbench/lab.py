@@ -69,11 +69,25 @@ def lab_host(name: str, index: int, count: int) -> Host:
     )
 
 
-def saved_host_count() -> int:
+TOPOLOGIES = ("mesh", "star")
+
+
+def _saved() -> dict[str, object]:
     try:
-        return int(json.loads((RUN_DIR / "lab.json").read_text())["hosts"])
-    except (OSError, ValueError, KeyError):
-        return 2
+        data = json.loads((RUN_DIR / "lab.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def saved_host_count() -> int:
+    value = _saved().get("hosts", 2)
+    return value if isinstance(value, int) else 2
+
+
+def saved_topology() -> str:
+    value = _saved().get("topology", "mesh")
+    return value if value in TOPOLOGIES else "mesh"  # type: ignore[return-value]
 
 
 def lab_hosts(count: int | None = None) -> list[Host]:
@@ -274,19 +288,26 @@ def _wait_for_link(name: str, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
-def up(count: int = 2, progress: Progress = _quiet) -> str:
+def up(count: int = 2, progress: Progress = _quiet, topology: str = "mesh") -> str:
     """Build the lab; a healthy lab is left as it is, a half-built one rebuilt."""
+    host_names(count)  # validates the count before anything changes
+    if topology not in TOPOLOGIES:
+        raise WorkbenchError(f"unknown topology {topology!r} ({' or '.join(TOPOLOGIES)})")
     preflight()
     with locked():
         state = health(count)
-        if state.up:
+        if state.up and saved_topology() == topology:
             return f"{state.describe()} (nothing changed)"
+        if state.up:
+            progress(f"changing the tunnel topology to {topology}")
+            (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count, "topology": topology}))
+            return f"{state.describe()} (topology {topology})"
         if not state.down:
             progress(f"found a {state.describe()}: removing it first")
             _down(progress)
         hosts = lab_hosts(count)
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count}))
+        (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count, "topology": topology}))
         try:
             progress(f"underlay switch: namespace {UNDERLAY_NS}, bridge {UNDERLAY_BRIDGE}")
             ul = create_ns(UNDERLAY_NS)

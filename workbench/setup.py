@@ -20,6 +20,28 @@ class Setup:
     containers: tuple[ContainerSpec, ...] = ()
     mtu: int | None = None  # None: fit the tunnel
     extra: tuple[ContainerSpec, ...] = field(default=())  # added with `container add`
+    topology: str = "mesh"  # with more than two hosts: "mesh" (every pair) or "star" (via host1)
+    peers: dict[str, str] = field(default_factory=dict)  # every host of the lab -> underlay IP
+
+    def tunnels(self, host: str) -> list[tuple[str, str]]:
+        """(port name, remote_ip) of each tunnel this host has.
+
+        Two hosts: the seed's single tunnel, TUN_IF to REMOTE_IP from the tunrc.
+        More: one port per peer, named TUN_IF-PEER; a star links host1 to every
+        other host and nothing else."""
+        rc = self.rc(host)
+        others = {h: ip for h, ip in self.peers.items() if h != host}
+        if len(others) <= 1:
+            return [(rc.tun_if, rc.remote_ip)]
+        if self.topology == "star":
+            hub = min(self.peers, key=lambda h: int(h.removeprefix("host")))
+            if host != hub:
+                others = {hub: self.peers[hub]}
+        return [(f"{rc.tun_if}-{peer}"[:15], ip) for peer, ip in sorted(others.items())]
+
+    def loops(self) -> bool:
+        """A mesh of three or more hosts has layer-2 loops through the tunnels."""
+        return self.topology == "mesh" and len(self.peers) > 2
 
     def rc(self, host: str) -> Tunrc:
         return self.tunrc[host]
@@ -59,14 +81,17 @@ def load_tunrc(hosts: tuple[Host, ...], directory: str | Path | None) -> dict[st
 
 
 def default_containers(
-    hosts: tuple[Host, ...], subnet: str, vlans: bool = False
+    hosts: tuple[Host, ...], subnet: str, vlans: bool = False, total: int | None = None
 ) -> tuple[ContainerSpec, ...]:
-    """Two per host. The seed's first two: host1 .100 and host2 .101."""
+    """Two per host: hostK-a gets .(100+K-1) and hostK-b .(100+N+K-1) for N hosts in
+    all, so the seed's first two are host1 .100 and host2 .101, and a host in real
+    mode (one of N) numbers its containers as it would in the full lab."""
     base = subnet.rsplit(".", 1)[0]
     prefix = subnet.split("/")[1]
-    n = len(hosts)
+    n = total or len(hosts)
     specs = []
-    for k, h in enumerate(hosts, start=1):
+    for h in hosts:
+        k = h.index
         for j, letter in enumerate("ab"):
             specs.append(
                 ContainerSpec(

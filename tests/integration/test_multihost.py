@@ -1,0 +1,113 @@
+"""Labs beyond two hosts: a mesh of tunnels (RSTP breaks the loops) or a star."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+MH = f"{os.environ['CONTAINET_INSTANCE'][:6]}mh"  # this module's own instance
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, CONTAINET_INSTANCE=MH),
+    )
+
+
+@pytest.fixture
+def own_lab() -> Iterator[None]:
+    cli("clean")
+    try:
+        yield
+    finally:
+        cli("clean")
+
+
+def containers() -> list[tuple[str, int, str, int | None]]:
+    import json
+
+    snap = json.loads(cli("status", "--json").stdout)
+    out = []
+    for c in snap["containers"]:
+        ip = next(a for i in c["interfaces"] if i["name"] == "eth0" for a in i["addresses"]).split("/")[0]
+        out.append((c["name"], c["pid"], ip, c["vlan"]))
+    return out
+
+
+def pings(pid: int, ip: str) -> bool:
+    argv = ["nsenter", "-t", str(pid), "-n", "ping", "-n", "-q", "-c", "1", "-W", "1", ip]
+    return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+
+
+def matrix(expect_same_vlan_only: bool) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(src, dst) -> (expected, seen), concurrently; a pair expected to talk gets a few
+    seconds for spanning tree to settle."""
+    cts = containers()
+
+    def one(pair: tuple[tuple[str, int, str, int | None], ...]) -> tuple[tuple[str, str], tuple[bool, bool]]:
+        (a, pid, _, va), (b, _, ip, vb) = pair
+        expected = (va == vb) if expect_same_vlan_only else True
+        deadline = time.monotonic() + (15 if expected else 0)
+        seen = pings(pid, ip)
+        while expected and not seen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            seen = pings(pid, ip)
+        return (a, b), (expected, seen)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(one, itertools.permutations(cts, 2)))
+
+
+@pytest.mark.parametrize("topology", ["mesh", "star"])
+def test_three_hosts_all_pairs(own_lab: None, topology: str) -> None:
+    up = cli("lab", "up", "--hosts", "3", "--topology", topology)
+    assert up.returncode == 0, up.stderr
+    assert "lab is up: host1, host2, host3" in up.stdout
+
+    assert cli("scenario", "apply", "exp1").returncode == 0
+    result = matrix(expect_same_vlan_only=False)
+    assert len(result) == 30
+    assert {k: v for k, v in result.items() if v[0] != v[1]} == {}
+    tunnels = cli("status").stdout
+    if topology == "mesh":
+        assert "gre0-host2" in tunnels and "gre0-host3" in tunnels
+    assert cli("scenario", "undo", "exp1").returncode == 0
+
+    assert cli("scenario", "apply", "exp3").returncode == 0
+    result = matrix(expect_same_vlan_only=True)
+    assert sum(1 for exp, _ in result.values() if exp) == 12  # 3 of VLAN 10, 3 of VLAN 20
+    assert {k: v for k, v in result.items() if v[0] != v[1]} == {}
+
+
+def test_four_hosts_up_and_down_leave_nothing(own_lab: None) -> None:
+    assert cli("lab", "up", "--hosts", "4").returncode == 0
+    names = [n for n in os.listdir("/var/run/netns") if n.startswith(f"cn-{MH}-")]
+    assert sorted(names) == sorted(f"cn-{MH}-{n}" for n in ("host1", "host2", "host3", "host4", "underlay"))
+    ping = subprocess.run(
+        ["ip", "netns", "exec", f"cn-{MH}-host4", "ping", "-c", "1", "-W", "2", "10.0.0.3"],
+        capture_output=True,
+        timeout=10,
+    )
+    assert ping.returncode == 0
+    assert cli("lab", "down").returncode == 0
+    assert not [n for n in os.listdir("/var/run/netns") if n.startswith(f"cn-{MH}-")]
+    assert "nothing carries containet's mark" in cli("clean").stdout
+
+
+def test_bad_host_count_changes_nothing(own_lab: None) -> None:
+    out = cli("lab", "up", "--hosts", "9")
+    assert out.returncode != 0 and "a lab has 1 to 8 hosts, not 9" in out.stderr
+    assert not [n for n in os.listdir("/var/run/netns") if n.startswith(f"cn-{MH}-")]
