@@ -28,6 +28,7 @@ def plan(setup: Setup) -> Plan:
             a.ovs_bridge(
                 host.name,
                 rc.ovs_bridge,
+                datapath=host.datapath,
                 why="An Open vSwitch bridge to carry the tunnel (userspace datapath: "
                 "this kernel has no OVS module).",
             ),

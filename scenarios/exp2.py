@@ -21,6 +21,7 @@ def infrastructure(setup: Setup) -> list[Step]:
             a.ovs_bridge(
                 host.name,
                 rc.ovs_bridge,
+                datapath=host.datapath,
                 why="The only bridge on this host: containers and the tunnel are all ports "
                 "of this Open vSwitch bridge (userspace datapath).",
             ),

@@ -72,9 +72,13 @@ def _netlink(ctx: Context, host: str, fn, *args):  # type: ignore[no-untyped-def
 
 # --- linux bridge ----------------------------------------------------------
 def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
+    """A linux bridge with an address. A bridge we create carries our mark (its
+    ifalias); one that was there before (docker's own docker0 on a real host) only
+    gets the address, and undo takes back only the address."""
+
     def apply(ctx: Context) -> None:
         def do(ipr):  # type: ignore[no-untyped-def]
-            links.add_bridge(ipr, name)
+            links.add_bridge(ipr, name, mark=IPT_COMMENT)
             links.add_address(ipr, name, address)
             links.set_up(ipr, name)
 
@@ -85,7 +89,16 @@ def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
         return row is not None and row.kind == "bridge" and address in row.addresses and row.admin_up
 
     def undo(ctx: Context) -> None:
-        _netlink(ctx, host, links.delete_link, name)
+        def do(ipr):  # type: ignore[no-untyped-def]
+            row = links.link_row(ipr, name)
+            if row is None:
+                return
+            if row.alias == IPT_COMMENT:
+                links.delete_link(ipr, name)
+            else:
+                links.delete_address(ipr, name, address)
+
+        _netlink(ctx, host, do)
 
     return Step(
         id=f"{host}/bridge:{name}",
@@ -104,9 +117,9 @@ def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
 
 
 # --- OVS bridge and tunnel ---------------------------------------------------
-def ovs_bridge(host: str, name: str, *, why: str) -> Step:
+def ovs_bridge(host: str, name: str, *, why: str, datapath: str = "netdev") -> Step:
     def apply(ctx: Context) -> None:
-        ctx.ovs(host).add_bridge(name, datapath_type="netdev")
+        ctx.ovs(host).add_bridge(name, datapath_type=datapath)
 
         def up(ipr):  # type: ignore[no-untyped-def]
             if links.index_of(ipr, name) is not None:
@@ -124,15 +137,18 @@ def ovs_bridge(host: str, name: str, *, why: str) -> Step:
         return row is not None
 
     def undo(ctx: Context) -> None:
-        ctx.ovs(host).del_bridge(name)
+        ovs = ctx.ovs(host)
+        if ovs.is_ours("Bridge", name):  # a bridge that was there before stays
+            ovs.del_bridge(name)
 
+    dp = f" -- set bridge {name} datapath_type={datapath}" if datapath != "system" else ""
     return Step(
         id=f"{host}/ovs:{name}",
         host=host,
         title=f"OVS bridge {name}",
         why=why,
         commands=(
-            Cmd("ovs", f"ovs-vsctl add-br {name} -- set bridge {name} datapath_type=netdev"),
+            Cmd("ovs", f"ovs-vsctl add-br {name}{dp}"),
             Cmd("host", f"ip link set {name} up"),
         ),
         apply=apply,
@@ -398,8 +414,11 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
         place = ctx.host(host).place
 
         def host_side(ipr):  # type: ignore[no-untyped-def]
-            links.delete_link(ipr, veth)  # a stale half from an earlier run
+            stale = links.link_row(ipr, veth)
+            if stale is not None and stale.alias == IPT_COMMENT:
+                links.delete_link(ipr, veth)  # a stale half from an earlier run
             links.add_veth_into(ipr, veth, "eth0", row.pid, mtu)
+            links.set_alias(ipr, veth, IPT_COMMENT)
             if not attach.ovs:
                 links.set_master(ipr, veth, attach.bridge)
             links.set_up(ipr, veth)

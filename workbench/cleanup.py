@@ -2,8 +2,8 @@
 
 Marks: docker label containet=1; namespaces registered in /run/containet or
 marked inside (lo alias); OVS processes started on /run/containet; on the
-system OVS, rows with external_ids containet=1; root-namespace veths named
-cn-*; iptables rules commented "containet".
+system OVS, rows with external_ids containet=1; root-namespace links whose
+alias is "containet" (real mode); iptables rules commented "containet".
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from . import containers as dk
 from . import lab, links
 from .errors import NotReady
 from .host import Place
-from .marks import INSTANCE, IPT_COMMENT, MARK_VALUE, OVS_MARK, PREFIX, RUN_DIR
+from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
 from .ovs import Ovs, kill_pids, pids_using
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
@@ -55,14 +55,10 @@ def _namespaces() -> list[Item]:
 
 
 def _root_links() -> list[Item]:
-    if INSTANCE:
-        return []  # real mode (root namespace) is never an instance's
+    """Links in the root namespace (real mode) marked with our ifalias."""
     with IPRoute() as ipr:
-        names = [r.name for r in links.read_links(ipr) if r.name.startswith(PREFIX) and r.kind == "veth"]
-    return [
-        Item(f"link {n}", lambda n=n: Place.root().netlink(links.delete_link, n))  # type: ignore[misc]
-        for n in names
-    ]
+        names = [r.name for r in links.read_links(ipr) if r.alias == IPT_COMMENT]
+    return [Item(f"link {n}", partial(Place.root().netlink, links.delete_link, n)) for n in names]
 
 
 def _system_ovs() -> list[Item]:

@@ -35,6 +35,7 @@ from .steps import Context, Listener, Plan, StepEvent
 
 ACTIVE = RUN_DIR / "active.json"
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
+ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
 
 
 class Scenario(Protocol):
@@ -62,9 +63,9 @@ class Active:
     tunrc_dir: str | None = None
 
     @classmethod
-    def load(cls) -> Active | None:
+    def load(cls, path: Path = ACTIVE) -> Active | None:
         try:
-            data = json.loads(ACTIVE.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
         return cls(
@@ -74,17 +75,23 @@ class Active:
             tunrc_dir=data.get("tunrc_dir"),
         )
 
-    def save(self) -> None:
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
+    def save(self, path: Path = ACTIVE) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         data = asdict(self)
         data["extra"] = [asdict(c) for c in self.extra]
-        tmp = ACTIVE.with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
-        os.replace(tmp, ACTIVE)
+        os.replace(tmp, path)
 
     @staticmethod
-    def clear() -> None:
-        ACTIVE.unlink(missing_ok=True)
+    def clear(path: Path = ACTIVE) -> None:
+        path.unlink(missing_ok=True)
+
+
+def real_host_index(name: str) -> int:
+    if not name.startswith("host") or not name[4:].isdigit() or not 1 <= int(name[4:]) <= lab.MAX_HOSTS:
+        raise BadInput(f"bad host name {name!r}: host1 ... host{lab.MAX_HOSTS}")
+    return int(name[4:])
 
 
 class Engine:
@@ -96,6 +103,7 @@ class Engine:
         tunrc_dir: str | Path | None = None,
         mtu: int | None = None,
         real_host: str = "host1",
+        ovs_db: str | None = None,
         scenarios: dict[str, Scenario] | None = None,
     ) -> None:
         if mode not in ("lab", "real"):
@@ -105,6 +113,9 @@ class Engine:
         self.tunrc_dir = str(tunrc_dir) if tunrc_dir else None
         self.mtu = mtu
         self.real_host = real_host
+        self.ovs_db = ovs_db or SYSTEM_OVS_DB
+        # which scenario is applied, and its extra containers: per mode
+        self.active_path = ACTIVE if mode == "lab" else RUN_DIR / f"active-real-{real_host}.json"
         self._scenarios = scenarios
 
     # --- hosts and lab ------------------------------------------------------
@@ -117,15 +128,17 @@ class Engine:
     def hosts(self) -> list[Host]:
         if self.mode == "lab":
             return lab.lab_hosts(self.count)
-        index = int(self.real_host.removeprefix("host") or 1)
+        index = real_host_index(self.real_host)
         return [
             Host(
                 name=self.real_host,
                 index=index,
                 underlay_ip=lab.underlay_ip(index),
                 place=Place.root(),
-                ovs_db=SYSTEM_OVS_DB,
+                ovs_db=self.ovs_db,
                 real=True,
+                # the kernel datapath where the machine has the module (the seed's VMs)
+                datapath="system" if os.path.isdir("/sys/module/openvswitch") else "netdev",
             )
         ]
 
@@ -134,11 +147,13 @@ class Engine:
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
         removed = lab.down(progress)
-        Active.clear()
+        Active.clear(self.active_path)
         return removed
 
     def lab_status(self) -> str:
-        return lab.health(self.count).describe() if self.mode == "lab" else "real mode"
+        if self.mode == "lab":
+            return lab.health(self.count).describe()
+        return f"real mode: this machine is {self.real_host}"
 
     def require_lab(self) -> None:
         if os.geteuid() != 0:
@@ -147,6 +162,13 @@ class Engine:
             state = lab.health(self.count)
             if not state.up:
                 raise NotReady(f"{state.describe()}: run `containet lab up` first")
+        else:
+            sock = self.ovs_db.removeprefix("unix:")
+            if self.ovs_db.startswith("unix:") and not os.path.exists(sock):
+                raise NotReady(
+                    f"Open vSwitch is not running here ({sock} missing): "
+                    "start it (systemctl start openvswitch-switch) and retry"
+                )
 
     def snapshot(self) -> Snapshot:
         return collect_snapshot(self.hosts(), self.mode, self.lab_status())
@@ -159,12 +181,14 @@ class Engine:
             raise BadInput(f"unknown scenario {name!r} (have: {', '.join(self.scenarios)})") from None
 
     def active(self) -> Active | None:
-        return Active.load()
+        return Active.load(self.active_path)
 
     def setup(self, name: str, extra: tuple[actions.ContainerSpec, ...] | None = None) -> Setup:
         hosts = tuple(self.hosts())
-        active = Active.load()
+        active = Active.load(self.active_path)
         tdir = self.tunrc_dir or (active.tunrc_dir if active else None)
+        if tdir is None and self.mode == "real" and (ETC / f"{hosts[0].name}_tunrc").exists():
+            tdir = str(ETC)
         tunrc = load_tunrc(hosts, tdir)
         subnet = tunrc[hosts[0].name].subnet
         if extra is None:
@@ -192,16 +216,16 @@ class Engine:
         return Context(self.hosts())
 
     def _switching(self, name: str) -> None:
-        active = Active.load()
+        active = Active.load(self.active_path)
         if active and active.scenario != name:
             raise BadInput(
                 f"scenario {active.scenario} is applied: `containet scenario undo {active.scenario}` first"
             )
 
     def _remember(self, name: str, setup: Setup) -> None:
-        Active(
-            name, setup.extra, setup.mtu, self.tunrc_dir or (Active.load() or Active(name)).tunrc_dir
-        ).save()
+        before = Active.load(self.active_path)
+        tunrc_dir = self.tunrc_dir or (before.tunrc_dir if before else None)
+        Active(name, setup.extra, setup.mtu, tunrc_dir).save(self.active_path)
 
     def apply(self, name: str, on_event: Listener | None = None) -> int:
         self.require_lab()
@@ -214,7 +238,7 @@ class Engine:
                 return plan.apply(ctx, on_event or _noop)
             except Exception:
                 if not any(plan.status(ctx)):
-                    Active.clear()
+                    Active.clear(self.active_path)
                 raise
 
     def next_step(self, name: str, on_event: Listener | None = None) -> int | None:
@@ -232,7 +256,7 @@ class Engine:
         with lab.locked(), self.context() as ctx:
             index = plan.back(ctx, on_event or _noop)
             if not any(plan.status(ctx)):
-                Active.clear()
+                Active.clear(self.active_path)
             return index
 
     def undo(self, name: str, on_event: Listener | None = None) -> int:
@@ -240,9 +264,9 @@ class Engine:
         plan = self.plan(name)
         with lab.locked(), self.context() as ctx:
             count = plan.undo(ctx, on_event or _noop)
-        active = Active.load()
+        active = Active.load(self.active_path)
         if active and active.scenario == name:
-            Active.clear()
+            Active.clear(self.active_path)
         return count
 
     def status(self, name: str) -> list[bool]:
@@ -267,7 +291,7 @@ class Engine:
         check_container_name(name)
         if vlan is not None and not 1 <= vlan <= 4094:
             raise BadInput(f"VLAN {vlan} is out of range (1-4094)")
-        active = Active.load()
+        active = Active.load(self.active_path)
         if active is None:
             raise BadInput("no scenario is applied: `containet scenario apply exp1` (or exp2, exp3) first")
         if host not in {h.name for h in self.hosts()}:
@@ -298,7 +322,7 @@ class Engine:
         return f"{name} {spec.cidr} on {host}" + (f" VLAN {spec.vlan}" if spec.vlan else "")
 
     def container_rm(self, name: str, on_event: Listener | None = None) -> str:
-        active = Active.load()
+        active = Active.load(self.active_path)
         setup = self.setup(active.scenario) if active else None
         spec = next((c for c in setup.extra if c.name == name), None) if setup else None
         if spec is None:
@@ -434,7 +458,7 @@ class Engine:
             for c in sorted(snap.containers, key=lambda c: (c.host, c.name))
             if c.status == "running" and c.pid and c.ip
         ]
-        active = Active.load()
+        active = Active.load(self.active_path)
         expect = self.plan(active.scenario).expect if active else {}
         return run_pingall(
             members,

@@ -126,6 +126,7 @@ class Host:
     run_dir: Path | None = None  # lab mode: per-host OVS run directory
     real: bool = False
     peers: tuple[str, ...] = field(default=())
+    datapath: str = "netdev"  # OVS datapath_type of the bridges made here: netdev (userspace) or system
 
     @property
     def netns(self) -> str | None:

@@ -30,6 +30,7 @@ class LinkRow:
     master: str | None
     addresses: tuple[str, ...]  # CIDR strings
     peer_index: int | None  # veth: the peer's ifindex (in the peer's namespace)
+    alias: str | None = None  # ifalias: containet marks the links it creates with it
 
 
 def index_of(ipr: IPRoute, name: str) -> int | None:
@@ -65,6 +66,7 @@ def read_links(ipr: IPRoute) -> list[LinkRow]:
                 master=names.get(master) if master else None,
                 addresses=tuple(addrs.get(msg["index"], [])),
                 peer_index=msg.get("link"),
+                alias=msg.get("ifalias"),
             )
         )
     return rows
@@ -77,11 +79,30 @@ def link_row(ipr: IPRoute, name: str) -> LinkRow | None:
     return None
 
 
-def add_bridge(ipr: IPRoute, name: str, mtu: int | None = None) -> None:
+def add_bridge(ipr: IPRoute, name: str, mtu: int | None = None, mark: str | None = None) -> None:
+    """Create a bridge unless one exists; `mark` (the ifalias) only on one we create."""
     if index_of(ipr, name) is None:
         ipr.link("add", ifname=name, kind="bridge")
+        if mark:
+            set_alias(ipr, name, mark)
     if mtu:
         ipr.link("set", index=must_index(ipr, name), mtu=mtu)
+
+
+def set_alias(ipr: IPRoute, name: str, alias: str) -> None:
+    ipr.link("set", index=must_index(ipr, name), ifalias=alias)
+
+
+def delete_address(ipr: IPRoute, name: str, cidr: str) -> None:
+    idx = index_of(ipr, name)
+    if idx is None:
+        return
+    iface = ipaddress.ip_interface(cidr)
+    try:
+        ipr.addr("del", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    except NetlinkError as exc:
+        if exc.code not in (99, 19):  # EADDRNOTAVAIL, ENODEV: already gone
+            raise
 
 
 def delete_link(ipr: IPRoute, name: str) -> bool:

@@ -212,7 +212,14 @@ class Ovs:
         return rows[0] if rows else None
 
     # --- writes ----------------------------------------------------------
+    def is_ours(self, table: str, name: str) -> bool:
+        row = self.row(table, name)
+        return row is not None and (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE
+
     def add_bridge(self, name: str, datapath_type: str = "netdev") -> None:
+        """Create and mark a bridge; one that exists already is left as it is."""
+        if self.has_bridge(name):
+            return
         with self.api.transaction(check_error=True) as txn:
             txn.add(self.api.add_br(name, may_exist=True, datapath_type=datapath_type))
             txn.add(self.api.db_set("Bridge", name, ("external_ids", MARK)))
