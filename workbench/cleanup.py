@@ -23,7 +23,7 @@ from . import lab, links
 from .errors import NotReady
 from .host import Place
 from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
-from .ovs import Ovs, kill_pids, pids_using
+from .ovs import Ovs, pids_using, stop_pid
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
 
@@ -47,7 +47,7 @@ def _containers() -> list[Item]:
 
 def _processes() -> list[Item]:
     pids = pids_using(RUN_DIR)
-    return [Item(f"ovs process {pid}", lambda pid=pid: kill_pids([pid])) for pid in pids]  # type: ignore[misc]
+    return [Item(f"ovs process {pid}", partial(stop_pid, pid)) for pid in pids]
 
 
 def _namespaces() -> list[Item]:

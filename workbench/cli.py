@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"containet {__version__}")
     p.add_argument("--real", action="store_true", help="use this machine's OVS and docker (the seed's VMs)")
     p.add_argument("--host", default="host1", help="in real mode: which host this machine is")
-    p.add_argument("--ovs-db", help="in real mode: the OVSDB to use (default unix:/var/run/openvswitch/db.sock)")
+    p.add_argument(
+        "--ovs-db", help="in real mode: the OVSDB to use (default unix:/var/run/openvswitch/db.sock)"
+    )
     p.add_argument("--tunrc-dir", help="directory with <host>_tunrc files (default: the seed's)")
     p.add_argument("--mtu", type=int, help="container MTU (default: fit the tunnel)")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,42 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
 
 
 def stop_daemons(paths: OvsPaths, timeout: float = 5.0) -> list[int]:
-    """Stop both daemons of a run dir; returns the pids that were signalled."""
+    """Stop both daemons of a run dir; returns the pids that were signalled.
+
+    ovs-vswitchd is first asked to `exit --cleanup`, which also removes the tap
+    devices of its bridges (they would outlive it in the root namespace)."""
+    if read_pid(paths.pidfile("ovs-vswitchd")) and paths.ctl("ovs-vswitchd").exists():
+        with suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["ovs-appctl", f"--target={paths.ctl('ovs-vswitchd')}", "exit", "--cleanup"],
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
     pids = [p for p in (read_pid(paths.pidfile(d)) for d in reversed(DAEMONS)) if p]
     pids += [p for p in pids_using(paths.run_dir) if p not in pids]
     kill_pids(pids, timeout)
     return pids
+
+
+def stop_pid(pid: int, timeout: float = 5.0) -> None:
+    """Stop one OVS daemon; an ovs-vswitchd first gets `exit --cleanup` on its own
+    control socket (read from its command line) so its tap devices go with it."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        return
+    ctl = next((a.split("=", 1)[1] for a in argv if a.startswith("--unixctl=")), None)
+    if argv[0].endswith("ovs-vswitchd") and ctl and os.path.exists(ctl):
+        with suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(
+                ["ovs-appctl", f"--target={ctl}", "exit", "--cleanup"],
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+    kill_pids([pid], timeout)
 
 
 def kill_pids(pids: list[int], timeout: float = 5.0) -> None:

@@ -16,7 +16,7 @@ from tests_support import container_ping
 from workbench import cleanup
 from workbench.engine import Engine
 from workbench.host import Place
-from workbench.marks import RUN_DIR
+from workbench.marks import INSTANCE
 from workbench.ovs import Ovs, OvsPaths, start_daemons, stop_daemons
 from workbench.setup import shipped_tunrc
 
@@ -37,7 +37,8 @@ def root_links() -> set[str]:
 @pytest.fixture
 def system_ovs(tmp_path: Path) -> Iterator[str]:
     """An Open vSwitch in the root namespace, like a VM's own (stopped afterwards)."""
-    paths = OvsPaths(RUN_DIR / "system-ovs")
+    # outside containet's run directory: like a VM's own OVS, it is not ours
+    paths = OvsPaths(Path(f"/run/containet-sysovs-{INSTANCE}"))
     stop_daemons(paths)
     start_daemons(Place.root(), paths)
     try:
@@ -110,13 +111,26 @@ def test_a_bridge_that_was_there_keeps_living(system_ovs: str, tunrc_dir: Path) 
         subprocess.run(["ip", "link", "del", "cn-rdock0"], check=False)
 
 
-def test_clean_removes_marked_root_links_after_a_crash(system_ovs: str, tunrc_dir: Path) -> None:
+def test_clean_after_a_crash_in_real_mode(
+    system_ovs: str, tunrc_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cleanup, "SYSTEM_OVS_SOCK", Path(system_ovs.removeprefix("unix:")))
+    ovs = Ovs(system_ovs)
+    ovs.api.add_br("foreign0", datapath_type="netdev").execute(check_error=True)  # not ours
     engine = Engine("real", tunrc_dir=tunrc_dir, ovs_db=system_ovs)
     engine.apply("exp1")  # then "crash": no undo
-    assert {"cn-rdock0", "cn-h1-a", "cn-h1-b"} <= root_links()
-    cleanup.clean(progress=lambda _m: None)
-    assert not {"cn-rdock0", "cn-h1-a", "cn-h1-b"} & root_links()
-    Engine("real").active_path.unlink(missing_ok=True)
+    mine = {"cn-rdock0", "cn-h1-a", "cn-h1-b", "cn-rbr0"}
+    assert mine <= root_links()
+    try:
+        removed = cleanup.clean(progress=lambda _m: None)
+        assert "system OVS bridge cn-rbr0" in removed
+        assert not mine & root_links()
+        assert ovs.bridges() == ["foreign0"]
+        assert "containet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    finally:
+        ovs.api.del_br("foreign0", if_exists=True).execute(check_error=True)
+        ovs.close()
+        engine.active_path.unlink(missing_ok=True)
 
 
 def test_real_mode_without_ovs_is_one_clear_line(tmp_path: Path) -> None:
