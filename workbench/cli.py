@@ -127,7 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("name")
     ct.add_parser("list", help="containers with host, IP and attachment")
     _measure_parsers(sub)
+    _doctor_parsers(sub)
     return p
+
+
+def _doctor_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dr = sub.add_parser("doctor", help="why two containers cannot talk: every hop, its evidence and the fix")
+    dr.add_argument("src", help="container name or IP")
+    dr.add_argument("dst", help="container name or IP")
+    dr.add_argument("--fix", action="store_true", help="apply the first failing hop's fix, then check again")
+    dr.add_argument("--json", action="store_true")
+    mt = sub.add_parser("mtu", help="path MTU by don't-fragment pings, against the interface MTUs")
+    mt.add_argument("src", help="container name or IP")
+    mt.add_argument("dst", help="container name or IP")
+    mt.add_argument(
+        "--fix", action="store_true", help="set both containers and their host sides to fit the tunnel"
+    )
+    mt.add_argument("--json", action="store_true")
 
 
 def _measure_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -191,7 +207,34 @@ def run(args: argparse.Namespace) -> int:
         return _container(engine, args)
     elif args.cmd in ("ping", "iperf", "pingall"):
         return _measure(engine, args)
+    elif args.cmd in ("doctor", "mtu"):
+        return _doctor(engine, args)
     return 0
+
+
+def _doctor(engine: Engine, args: argparse.Namespace) -> int:
+    from .doctor_checks import format_mtu, format_report
+
+    if args.cmd == "mtu":
+        mtu = engine.path_mtu(args.src, args.dst, fix=args.fix)
+        print(json.dumps(mtu.to_dict(), indent=2) if args.json else format_mtu(mtu))
+        return 0 if mtu.ok else 1
+    report = engine.doctor(args.src, args.dst)
+    applied = None
+    if args.fix and report.first_failure is not None and report.first_failure.fix is not None:
+        if not args.json:
+            print(format_report(report))
+        applied = engine.doctor_fix(report.first_failure.fix)
+        report = engine.doctor(args.src, args.dst)
+        if not args.json:
+            print(f"\n{applied}\n")
+    if args.json:
+        data = report.to_dict()
+        data["applied"] = applied
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report.ok else 1
 
 
 def _measure(engine: Engine, args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from icmplib import is_ipv4_address
 
 from . import actions, lab
 from . import containers as dk
+from .doctor_checks import DoctorReport, FixAction, MtuReport
 from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
@@ -469,6 +470,44 @@ class Engine:
             on_result=on_result,
             cancel=cancel,
         )
+
+    # --- doctor ---
+    # Walk the path between two containers hop by hop (workbench.doctor reads the facts,
+    # workbench.doctor_checks judges them); fixes are FixActions the engine applies.
+    def doctor(
+        self,
+        src: str,
+        dst: str,
+        *,
+        probe: bool = True,
+        trace: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> DoctorReport:
+        """A DoctorReport: every check in path order, OK / FAIL / WARN, evidence and fixes."""
+        from .doctor import diagnose
+
+        return diagnose(self, src, dst, probe=probe, trace=trace, progress=progress or _quiet)
+
+    def doctor_fix(self, fix: FixAction) -> str:
+        """Apply a check's FixAction (report.first_failure.fix); returns a one-line summary."""
+        from .doctor import apply_fix
+
+        self.require_lab()
+        return apply_fix(self, fix)
+
+    def path_mtu(
+        self, src: str, dst: str, fix: bool = False, progress: Callable[[str], None] | None = None
+    ) -> MtuReport:
+        """An MtuReport: path MTU by don't-fragment pings vs the interface MTUs; fix=True
+        sets both containers and their host sides to what the tunnel carries. (Not named
+        `mtu`: that is the --mtu option's attribute.)"""
+        from .doctor import measure_mtu
+
+        return measure_mtu(self, src, dst, fix=fix, progress=progress or _quiet)
+
+
+def _quiet(_msg: str) -> None:
+    pass
 
 
 def _noop(_event: StepEvent) -> None:
