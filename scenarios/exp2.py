@@ -30,22 +30,35 @@ def infrastructure(setup: Setup) -> list[Step]:
     return steps
 
 
-def plumb_on_ovs(setup: Setup, vlan_note: str = "") -> list[Step]:
+def plumb_on_ovs(setup: Setup, vlan_note: str = "", tagged: bool = False) -> list[Step]:
+    userspace = {h.name: h.datapath == "netdev" for h in setup.hosts}
     steps = []
     for spec in setup.all_containers:
         rc = setup.rc(spec.host)
-        mtu = setup.container_mtu(rc.tun_type)
+        mtu = setup.container_mtu(rc.tun_type, tagged=tagged)
         steps.append(
             a.container_plumb(
                 spec,
                 a.Attach(rc.ovs_bridge, ovs=True),
                 gateway=setup.rc(setup.hosts[0].name).bridge_ip,
                 mtu=mtu,
+                tx_offload=not userspace[spec.host],
                 why=f"A veth pair: eth0 inside with {spec.cidr}, the other end becomes a port of "
                 f"{rc.ovs_bridge}{vlan_note}. The seed still adds a default route via "
                 f"{setup.rc(setup.hosts[0].name).bridge_ip}, which no one owns in this "
                 f"experiment: the subnet itself is reachable, the outside is not. MTU {mtu} "
-                "fits the tunnel.",
+                + (
+                    "fits the tunnel with the VLAN tag the frame carries inside it."
+                    if tagged
+                    else "fits the tunnel."
+                )
+                + (
+                    " Checksum offload is turned off inside: OVS's userspace datapath would "
+                    "forward TCP segments with their checksum never filled in (ping works, "
+                    "TCP dies)."
+                    if userspace[spec.host]
+                    else ""
+                ),
             )
         )
     return steps

@@ -27,6 +27,7 @@ def plan(setup: Setup) -> Plan:
         + plumb_on_ovs(
             setup,
             vlan_note=" as an access port with its VLAN tag (OVS keeps tags apart, also across the tunnel)",
+            tagged=True,
         )
     )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"same_vlan_only": True})

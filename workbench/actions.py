@@ -403,7 +403,19 @@ class Attach:
     ovs: bool = False
 
 
-def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mtu: int, *, why: str) -> Step:
+def container_plumb(
+    spec: ContainerSpec,
+    attach: Attach,
+    gateway: str | None,
+    mtu: int,
+    *,
+    why: str,
+    tx_offload: bool = True,
+) -> Step:
+    """The seed's start-container.sh. With tx_offload=False the container's eth0
+    computes its own TCP/UDP checksums: OVS's userspace datapath forwards frames
+    from a veth port as they are, so a checksum left to the "NIC" would never be
+    filled in and TCP would die silently while ping (checksummed in software) works."""
     veth = host_veth(spec.name)
     host = spec.host
 
@@ -424,7 +436,10 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
             links.set_up(ipr, veth)
 
         place.netlink(host_side)
-        Place.of_pid(row.pid, spec.name).netlink(links.configure_iface, "eth0", spec.cidr, gateway, mtu)
+        inside = Place.of_pid(row.pid, spec.name)
+        inside.netlink(links.configure_iface, "eth0", spec.cidr, gateway, mtu)
+        if not tx_offload:
+            inside.call(links.tx_checksum, "eth0", False)
         if attach.ovs:
             ctx.ovs(host).add_port(attach.bridge, veth, tag=spec.vlan)
 
@@ -446,8 +461,11 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
                 return False
         elif hrow.master != attach.bridge:
             return False
-        crow = Place.of_pid(row.pid, spec.name).netlink(links.link_row, "eth0")
-        return crow is not None and spec.cidr in crow.addresses and crow.mtu == mtu and crow.admin_up
+        inside = Place.of_pid(row.pid, spec.name)
+        crow = inside.netlink(links.link_row, "eth0")
+        if crow is None or spec.cidr not in crow.addresses or crow.mtu != mtu or not crow.admin_up:
+            return False
+        return tx_offload or not inside.call(links.tx_checksum, "eth0")
 
     def undo(ctx: Context) -> None:
         if attach.ovs:
@@ -462,6 +480,8 @@ def container_plumb(spec: ContainerSpec, attach: Attach, gateway: str | None, mt
     ]
     if gateway:
         cmds.append(Cmd(f"container:{spec.name}", f"ip route add default via {gateway}"))
+    if not tx_offload:
+        cmds.append(Cmd(f"container:{spec.name}", "ethtool -K eth0 tx off"))
     if attach.ovs:
         tag = f" tag={spec.vlan}" if spec.vlan is not None else ""
         cmds.append(Cmd("ovs", f"ovs-vsctl add-port {attach.bridge} {veth}{tag}"))

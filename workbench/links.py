@@ -194,3 +194,21 @@ def routes(ipr: IPRoute) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def tx_checksum(name: str, enable: bool | None = None) -> bool:
+    """Read (and with `enable`, set) tx checksum offload of `name` in the calling
+    thread's namespace (ethtool ioctl; run it through Place.call)."""
+    from pyroute2.ethtool import Ethtool
+
+    eth = Ethtool()
+    try:
+        features = eth.get_features(name)
+        feature = features.features["tx-checksum-ip-generic"]
+        if enable is not None and feature.enable != enable:
+            feature.enable = enable
+            eth.set_features(name, features)
+            feature = eth.get_features(name).features["tx-checksum-ip-generic"]
+        return bool(feature.enable)
+    finally:
+        eth.close()

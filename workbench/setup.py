@@ -10,6 +10,8 @@ from .actions import ContainerSpec, tunnel_mtu
 from .host import Host
 from .tunrc import Tunrc, load, parse_text, validate
 
+VLAN_TAG = 4  # bytes of an 802.1Q tag
+
 
 @dataclass(frozen=True)
 class Setup:
@@ -46,8 +48,10 @@ class Setup:
     def rc(self, host: str) -> Tunrc:
         return self.tunrc[host]
 
-    def container_mtu(self, tun_type: str) -> int:
-        return self.mtu or tunnel_mtu(tun_type)
+    def container_mtu(self, tun_type: str, tagged: bool = False) -> int:
+        """The given MTU, or the largest that fits the tunnel: a VLAN-tagged frame
+        carries 4 more bytes through it."""
+        return self.mtu or tunnel_mtu(tun_type) - (VLAN_TAG if tagged else 0)
 
     @property
     def all_containers(self) -> tuple[ContainerSpec, ...]:

@@ -37,6 +37,31 @@ def test_containers_talk_across_the_tunnel(applied: Callable[[str], Engine], nam
     assert {p.remote_ip for p in tunnels} == {"10.0.0.3", "10.0.0.4"}
 
 
+@pytest.mark.parametrize(
+    ("name", "src", "dst", "mtu"),
+    [
+        ("exp1", "h1-a", "h2-a", 1462),
+        ("exp2", "h1-a", "h2-a", 1462),
+        ("exp3", "h1-b", "h2-b", 1458),  # the VLAN tag rides inside the tunnel: 4 bytes less
+        ("vxlan", "h1-a", "h2-a", 1450),
+    ],
+)
+def test_full_size_frames_and_tcp_cross_the_tunnel(
+    applied: Callable[[str], Engine], name: str, src: str, dst: str, mtu: int
+) -> None:
+    """Not only ping: TCP, and frames as big as the interface allows (the traps
+    are checksum offload over OVS's userspace datapath and the tunnel's MTU)."""
+    engine = applied(name)
+    snap = engine.snapshot()
+    target = snap.container(dst)
+    assert target is not None and target.ip is not None
+    assert {c.mtu for c in snap.containers} == {mtu}
+    assert container_ping(src, target.ip, size=mtu - 28, df=True)
+    result = engine.iperf(src, dst, seconds=1)
+    assert result.received_bps > 10e6, result.warnings
+    assert not [w for w in result.warnings if w.startswith("nothing arrived")]
+
+
 def test_exp1_containers_reach_their_gateway_and_hang_on_docker0(applied: Callable[[str], Engine]) -> None:
     engine = applied("exp1")
     snap = engine.snapshot()

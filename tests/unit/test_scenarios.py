@@ -70,6 +70,20 @@ def test_vxlan_uses_vxlan_and_a_smaller_mtu(engine: Engine) -> None:
     assert "mtu 1450" in plumb.commands[0].text
 
 
+def test_exp3_mtu_leaves_room_for_the_vlan_tag(engine: Engine) -> None:
+    plumb = next(s for s in engine.plan("exp3").steps if "plumb:" in s.id)
+    assert "mtu 1458" in plumb.commands[0].text
+
+
+def test_userspace_ovs_ports_compute_their_own_checksums(engine: Engine) -> None:
+    for name in ("exp2", "exp3", "vxlan"):
+        plumb = next(s for s in engine.plan(name).steps if "plumb:" in s.id)
+        assert any(c.text == "ethtool -K eth0 tx off" for c in plumb.commands), name
+        assert "TCP dies" in plumb.why
+    exp1 = next(s for s in engine.plan("exp1").steps if "plumb:" in s.id)
+    assert not any("ethtool" in c.text for c in exp1.commands)
+
+
 def test_mtu_override(engine: Engine) -> None:
     plumb = next(s for s in Engine(mtu=1500).plan("exp1").steps if "plumb:" in s.id)
     assert "mtu 1500" in plumb.commands[0].text
