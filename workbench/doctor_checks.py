@@ -21,6 +21,7 @@ from .links import LinkRow
 from .marks import IPT_COMMENT
 
 OK, FAIL, WARN = "ok", "fail", "warn"
+VLAN_TAG = 4  # bytes of an 802.1Q header
 
 
 # --- what the doctor answers -------------------------------------------------------
@@ -566,6 +567,16 @@ def path_mtu_limit(f: DoctorFacts) -> tuple[int | None, str]:
     if kind not in TUNNEL_OVERHEAD:
         return None, f"{kind} tunnel"
     under = host.underlay_mtu() if host else UNDERLAY_MTU
+    # an access port's tag travels inside the tunnel: 4 more bytes of 802.1Q header
+    tagged = any(
+        (p := f.hosts[e.host].port(e.host_veth)) is not None and p.tag is not None
+        for e in (f.src, f.dst)
+        if e.host in f.hosts
+    )
+    if tagged:
+        return under - TUNNEL_OVERHEAD[
+            kind
+        ] - VLAN_TAG, f"{kind.upper()} + 802.1Q tag over a {under} underlay"
     return under - TUNNEL_OVERHEAD[kind], f"{kind.upper()} over a {under} underlay"
 
 
@@ -585,6 +596,15 @@ def check_mtu(out: _Out, f: DoctorFacts, end: EndFacts, hop: str) -> None:
         if f.small is not None and f.small.ok and f.big is not None and not f.big.ok
         else ""
     )
+    if f.small is not None and not f.small.ok:
+        # too big for the tunnel, but not why even small pings fail: let the real cause come first
+        out.add(
+            hop,
+            "MTU",
+            WARN,
+            f"eth0 MTU {mtu} > {limit} that fits {why}: fix it after the hop that stops small pings",
+        )
+        return
     ops = []
     for e in (f.src, f.dst):
         if e.eth0 is not None and e.eth0.mtu > limit:
@@ -670,7 +690,8 @@ def check_veth(out: _Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: E
             bad = port.admin_state == "down" or port.link_state == "down"
             state = f"admin {port.admin_state or '?'}, link {port.link_state or '?'}"
             out.add(hop, "OVS port", WARN if bad else OK, f"port of OVS {bridge} ({state})")
-            check_tag(out, hop, end, plan, port, f.hosts[other.host].port(other.host_veth), other)
+            other_plan = f.dst_plan if end is f.src else f.src_plan
+            check_tag(out, hop, end, plan, port, f.hosts[other.host].port(other.host_veth), other, other_plan)
     else:
         want = attach or host_plan(f, end.host).linux_bridge
         if want and row.master != want:
@@ -717,6 +738,7 @@ def check_tag(
     port: OvsPortFact,
     other_port: OvsPortFact | None,
     other: EndFacts,
+    other_plan: EndPlan,
 ) -> None:
     have = port.tag
     if plan.vlan_known and have != plan.vlan:
@@ -739,6 +761,9 @@ def check_tag(
         )
         return
     if other_port is not None and other_port.tag != have:
+        if other_plan.vlan_known and other_port.tag != other_plan.vlan:
+            out.add(hop, "VLAN tag", OK, f"tag {_tag(have)} as planned ({other.name}'s port is not)")
+            return
         out.add(
             hop,
             "VLAN tag",
@@ -987,7 +1012,16 @@ def check_tunnel(out: _Out, f: DoctorFacts, host_name: str, peer_name: str, outb
     name = hop_port.name if hop_port else (planned[0] if planned else "?")
     hop = f"tunnel {name} ({host_name})"
     if not host.ovs_ok:
-        out.add(hop, "tunnel", FAIL, f"Open vSwitch on {host_name} is not answering")
+        out.add(
+            hop,
+            "ovs",
+            FAIL,
+            f"Open vSwitch on {host_name} is not answering: {host.error or 'disconnected'}",
+            out.fix(
+                "restart the lab's Open vSwitch (lab up repairs a half-built lab)",
+                FixOp("lab_up", host_name, "containet", "containet lab up"),
+            ),
+        )
         return
     if hop_port is None:
         out.add(
