@@ -22,8 +22,8 @@ from workbench.doctor_checks import (
     RouteFact,
     TraceFact,
     build_report,
-    forward_verdict,
     format_report,
+    forward_verdict,
     growing_sizes,
     mtu_verdict,
     next_probe,
@@ -52,7 +52,8 @@ def link(
 
 SAVE_ACCEPT = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 SEED_RULES = (
-    '[0:0] -A FORWARD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "containet" -j ACCEPT\n'
+    "[0:0] -A FORWARD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED "
+    '-m comment --comment "containet" -j ACCEPT\n'
     '[0:0] -A FORWARD -i br0 ! -o br0 -m comment --comment "containet" -j ACCEPT\n'
     '[0:0] -A FORWARD -i br0 -o br0 -m comment --comment "containet" -j ACCEPT\n'
 )
