@@ -6,9 +6,9 @@ from types import ModuleType
 
 from workbench.errors import BadInput
 
-from . import exp1, exp2, exp3, vxlan
+from . import exp1, exp2, exp3, qos, vxlan
 
-SCENARIOS: dict[str, ModuleType] = {m.NAME: m for m in (exp1, exp2, exp3, vxlan)}
+SCENARIOS: dict[str, ModuleType] = {m.NAME: m for m in (exp1, exp2, exp3, vxlan, qos)}
 
 
 def get(name: str) -> ModuleType:

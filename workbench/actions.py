@@ -499,3 +499,57 @@ def container_plumb(
         verify=verify,
         undo=undo,
     )
+
+
+# --- QoS ---------------------------------------------------------------------------
+def qos_cap(spec: ContainerSpec, rate_mbit: float, *, on_ovs: bool, why: str) -> Step:
+    """Cap a container both ways (see workbench.qos for what enforces it here)."""
+    from . import qos
+
+    burst = qos.check(rate_mbit, None)
+
+    def target(ctx: Context) -> qos.Target:
+        row = ctx.container(spec.name)
+        if row is None or not row.pid:
+            raise BadInput(f"container {spec.name} is not running")
+        return qos.Target(spec.name, ctx.host(spec.host), row.pid, on_ovs)
+
+    def apply(ctx: Context) -> None:
+        qos.apply(target(ctx), ctx.ovs(spec.host) if on_ovs else None, rate_mbit, burst)
+
+    def verify(ctx: Context) -> bool:
+        state = qos.read(target(ctx), ctx.ovs(spec.host) if on_ovs else None)
+        return state.rate_mbit is not None and abs(state.rate_mbit - rate_mbit) < 0.01 * rate_mbit
+
+    def undo(ctx: Context) -> None:
+        row = ctx.container(spec.name)
+        pid = row.pid if row is not None else 0
+        where = qos.Target(spec.name, ctx.host(spec.host), pid, on_ovs)
+        qos.clear(where, ctx.ovs(spec.host) if on_ovs else None)
+
+    veth = host_veth(spec.name)
+    bps = int(rate_mbit * 1e6)
+    tbf = f"tbf rate {rate_mbit:g}mbit burst {burst:g}kb latency 50ms"
+    down = (
+        Cmd(
+            "ovs",
+            f"ovs-vsctl set port {veth} qos=@q -- --id=@q create qos type=linux-htb "
+            f"other-config:max-rate={bps} queues:0=@q0 -- --id=@q0 create queue other-config:max-rate={bps}",
+        )
+        if on_ovs
+        else Cmd("host", f"tc qdisc add dev {veth} root {tbf}")
+    )
+    up = Cmd(
+        f"container:{spec.name}",
+        f"tc qdisc add dev eth0 root {tbf}",
+    )
+    return Step(
+        id=f"{spec.host}/qos:{spec.name}",
+        host=spec.host,
+        title=f"cap {spec.name} at {rate_mbit:g} Mbit/s",
+        why=why,
+        commands=(down, up),
+        apply=apply,
+        verify=verify,
+        undo=undo,
+    )

@@ -46,11 +46,14 @@ def render_status(snap: Snapshot) -> str:
                 bits = [p.type or "system"]
                 if p.tag is not None:
                     bits.append(f"tag={p.tag}")
+                if p.qos_mbit:
+                    bits.append(f"qos=linux-htb {p.qos_mbit:g}Mbit/s")
                 bits += [f"{k}={v}" for k, v in p.options]
                 out.append(f"    port {p.name:14} {' '.join(bits)}  rx {p.rx_packets} tx {p.tx_packets}")
         for c in snap.containers_on(h.name):
             where = c.attached_to or "not attached"
             vlan = f" vlan {c.vlan}" if c.vlan is not None else ""
+            vlan += f" cap {c.cap_mbit:g} Mbit/s" if c.cap_mbit else ""
             out.append(
                 f"  container {c.name:8} {c.ip or '-':15} mtu {c.mtu or '-'} via {c.host_veth or '-'} "
                 f"on {where}{vlan}  pid {c.pid} {c.status}"
@@ -114,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--plain", action="store_true", help="commands as typed on the host itself (no lab namespaces)"
     )
+
+    qp = sub.add_parser("qos", help="cap a container's bandwidth")
+    qs = qp.add_subparsers(dest="action", required=True)
+    qset = qs.add_parser("set", help="cap a container both ways")
+    qset.add_argument("container")
+    qset.add_argument("--rate", type=float, required=True, metavar="MBIT", help="Mbit/s")
+    qset.add_argument("--burst", type=float, metavar="KB", help="bucket in KB (default: ~5 ms at the rate)")
+    qclr = qs.add_parser("clear", help="remove a container's cap")
+    qclr.add_argument("container")
+    qs.add_parser("show", help="caps in force and what enforces them")
 
     ct = sub.add_parser("container", help="attach or detach more containers").add_subparsers(
         dest="action", required=True
@@ -205,6 +218,14 @@ def run(args: argparse.Namespace) -> int:
         return _scenario(engine, args)
     elif args.cmd == "container":
         return _container(engine, args)
+    elif args.cmd == "qos":
+        if args.action == "set":
+            print(engine.qos_set(args.container, args.rate, args.burst).describe())
+        elif args.action == "clear":
+            print(engine.qos_clear(args.container).describe())
+        else:
+            for state in engine.qos_show():
+                print(state.describe())
     elif args.cmd in ("ping", "iperf", "pingall"):
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):

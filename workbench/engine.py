@@ -52,7 +52,7 @@ def discover_scenarios() -> dict[str, Scenario]:
     for ep in entry_points(group="containet.scenarios"):
         module = ep.load()
         found[module.NAME] = module
-    order = ["exp1", "exp2", "exp3", "vxlan"]
+    order = ["exp1", "exp2", "exp3", "vxlan", "qos"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
 
 
@@ -355,6 +355,61 @@ class Engine:
             names = ", ".join(c.name for c in snap.containers) or "none"
             raise BadInput(f"unknown container {who!r} (have: {names})")
         return found
+
+    # --- qos ------------------------------------------------------------------
+    def _qos_target(self, who: str) -> tuple[Any, Any]:
+        from . import qos
+        from .ovs import Ovs
+
+        self.require_lab()
+        c = self.resolve(who)
+        host = next((h for h in self.hosts() if h.name == c.host), None)
+        if host is None or not c.pid or c.host_veth is None:
+            raise BadInput(f"container {c.name} is not wired to a host: apply a scenario first")
+        hv = self.snapshot().host(c.host)
+        on_ovs = hv is not None and any(b.name == c.attached_to for b in hv.ovs_bridges)
+        return qos.Target(c.name, host, c.pid, on_ovs), (Ovs(host.ovs_db) if on_ovs else None)
+
+    def qos_set(self, who: str, rate_mbit: float, burst_kb: float | None = None) -> Any:
+        """Cap a container at rate_mbit both ways; returns the QosState in force."""
+        from . import qos
+
+        burst = qos.check(rate_mbit, burst_kb)  # bad input: nothing is touched
+        target, ovs = self._qos_target(who)
+        try:
+            with lab.locked():
+                qos.apply(target, ovs, rate_mbit, burst)
+                return qos.read(target, ovs)
+        finally:
+            if ovs is not None:
+                ovs.close()
+
+    def qos_clear(self, who: str) -> Any:
+        from . import qos
+
+        target, ovs = self._qos_target(who)
+        try:
+            with lab.locked():
+                qos.clear(target, ovs)
+                return qos.read(target, ovs)
+        finally:
+            if ovs is not None:
+                ovs.close()
+
+    def qos_show(self) -> list[Any]:
+        from . import qos
+
+        out = []
+        for c in self.snapshot().containers:
+            if c.host_veth is None or not c.pid:
+                continue
+            target, ovs = self._qos_target(c.name)
+            try:
+                out.append(qos.read(target, ovs))
+            finally:
+                if ovs is not None:
+                    ovs.close()
+        return out
 
     # --- tui support ---
     def watch(

@@ -89,3 +89,19 @@ def test_check_spec(cidr: str, vlan: int | None, message: str) -> None:
     spec = ContainerSpec("web", "host1", cidr, vlan)
     with pytest.raises(BadInput, match=message):
         check_spec(spec, "172.15.42.0/24", {"172.15.42.100": "h1-a"})
+
+
+def test_qos_input_checks() -> None:
+    from workbench import qos
+
+    assert qos.check(50, None) == 32.0  # never under 32 KB
+    assert qos.check(200, None) == 125.0  # ~5 ms at the rate
+    assert qos.check(50, 2) == 2
+    for rate, burst, message in ((0, None, "positive"), (-1, None, "positive"), (50, 1.0, "full-size frame")):
+        with pytest.raises(BadInput, match=message):
+            qos.check(rate, burst)
+    state = qos.QosState("h1-a", "host1", 50, 32, "ovs linux-htb", "tc tbf on eth0 (in the container)")
+    assert (
+        state.describe()
+        == "h1-a: 50 Mbit/s (burst 32 KB) in: ovs linux-htb; out: tc tbf on eth0 (in the container)"
+    )

@@ -46,6 +46,9 @@ def _uuids(value: Any) -> list[Any]:
 def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
     ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
     ports = {r["_uuid"]: r for r in ovs.rows("Port")}
+    qos_rate = {
+        r["_uuid"]: float((r.get("other_config") or {}).get("max-rate", 0)) / 1e6 for r in ovs.rows("QoS")
+    }
     out = []
     for br in sorted(ovs.rows("Bridge"), key=lambda r: r["name"]):
         plist = []
@@ -71,6 +74,7 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
                     rx_packets=int(stats.get("rx_packets", 0)),
                     tx_packets=int(stats.get("tx_packets", 0)),
                     ours=(port.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE,
+                    qos_mbit=next((qos_rate.get(u) for u in _uuids(port.get("qos"))), None) or None,
                 )
             )
         dp = br.get("datapath_type") or ""
@@ -116,9 +120,11 @@ def host_view(host: Host) -> HostView:
     )
 
 
-def _container_net(pid: int) -> tuple[list[links.LinkRow], str | None]:
-    def read(ipr: Any) -> tuple[list[links.LinkRow], str | None]:
-        return links.read_links(ipr), links.default_gateway(ipr)
+def _container_net(pid: int) -> tuple[list[links.LinkRow], str | None, float | None]:
+    from ..qos import tbf_rate
+
+    def read(ipr: Any) -> tuple[list[links.LinkRow], str | None, float | None]:
+        return links.read_links(ipr), links.default_gateway(ipr), tbf_rate(ipr, "eth0")
 
     return Place.of_pid(pid).netlink(read)
 
@@ -128,9 +134,10 @@ def container_view(row: dk.ContainerRow, hosts: dict[str, HostView]) -> Containe
 
     ifaces: tuple[Iface, ...] = ()
     gateway = None
+    cap = None
     if row.status == "running" and row.pid:
         try:
-            lrows, gateway = _container_net(row.pid)
+            lrows, gateway, cap = _container_net(row.pid)
             ifaces = tuple(iface_of(r) for r in lrows)
         except (OSError, WorkbenchError):
             pass  # exited meanwhile
@@ -160,6 +167,7 @@ def container_view(row: dk.ContainerRow, hosts: dict[str, HostView]) -> Containe
         host_veth=veth if present else None,
         attached_to=attached,
         vlan=vlan,
+        cap_mbit=cap,
     )
 
 

@@ -37,6 +37,7 @@ class OvsPort:
     rx_packets: int = 0
     tx_packets: int = 0
     ours: bool = False
+    qos_mbit: float | None = None  # linux-htb QoS max-rate on the port (traffic to its container)
 
     @property
     def remote_ip(self) -> str | None:
@@ -68,6 +69,7 @@ class Container:
     host_veth: str | None = None  # host-side end of its veth pair
     attached_to: str | None = None  # linux bridge or OVS bridge the host side is a port of
     vlan: int | None = None
+    cap_mbit: float | None = None  # QoS cap in force (see workbench.qos), both ways
 
     @property
     def ip(self) -> str | None:

@@ -1,0 +1,91 @@
+"""QoS per container, proven by measurement: iperf through a capped container
+lands within 15% of the cap; clear and undo leave no QoS rows or qdiscs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tests_support import normalized
+
+from workbench import qos
+from workbench.engine import Engine
+from workbench.ovs import Ovs
+
+pytestmark = pytest.mark.lab
+
+
+def mbit(engine: Engine, src: str, dst: str, reverse: bool = False) -> float:
+    return engine.iperf(src, dst, seconds=2, reverse=reverse).received_bps / 1e6
+
+
+def ovs_rows(engine: Engine, host: str = "host1") -> list[str]:
+    ovs = Ovs(next(h for h in engine.hosts() if h.name == host).ovs_db)
+    try:
+        return qos.marked_rows(ovs)
+    finally:
+        ovs.close()
+
+
+def within(measured: float, cap: float, tolerance: float = 0.15) -> bool:
+    return abs(measured - cap) <= tolerance * cap
+
+
+def test_two_caps_measured_one_after_the_other(applied: Callable[[str], Engine]) -> None:
+    engine = applied("qos")
+    caps = {c.name: c.cap_mbit for c in engine.snapshot().containers}
+    assert caps == {"h1-a": 50.0, "h1-b": 200.0, "h2-a": None, "h2-b": None}
+    up_a, up_b = mbit(engine, "h1-a", "h2-a"), mbit(engine, "h1-b", "h2-b")
+    down_a = mbit(engine, "h1-a", "h2-a", reverse=True)
+    assert within(up_a, 50), up_a
+    assert within(up_b, 200), up_b
+    assert within(down_a, 50), down_a
+
+    engine.qos_clear("h1-a")
+    assert mbit(engine, "h1-a", "h2-a") > 3 * 50  # back to the uncapped path
+    engine.undo("qos")
+    assert ovs_rows(engine) == []
+
+
+def test_cap_on_a_linux_bridge_uses_tc(applied: Callable[[str], Engine]) -> None:
+    engine = applied("exp1")
+    state = engine.qos_set("h2-b", 50)
+    assert state.download == "tc tbf on cn-h2-b" and state.upload.startswith("tc tbf on eth0")
+    assert within(mbit(engine, "h2-b", "h1-b"), 50)
+    assert within(mbit(engine, "h2-b", "h1-b", reverse=True), 50)
+    cleared = engine.qos_clear("h2-b")
+    assert cleared.rate_mbit is None
+    assert engine.snapshot().container("h2-b").cap_mbit is None  # type: ignore[union-attr]
+
+
+def test_clear_leaves_no_rows_or_qdiscs(applied: Callable[[str], Engine]) -> None:
+    engine = applied("exp2")
+    before = normalized(engine.snapshot())
+    engine.qos_set("h1-a", 80, burst_kb=64)
+    assert ovs_rows(engine)  # a QoS and a Queue row
+    engine.qos_clear("h1-a")
+    assert ovs_rows(engine) == []
+    assert normalized(engine.snapshot()) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set", "h1-a", "--rate", "0"], "--rate must be a positive number"),
+        (["set", "h1-a", "--rate", "-5"], "--rate must be a positive number"),
+        (["set", "h1-a", "--rate", "50", "--burst", "1"], "smaller than one full-size frame"),
+        (["set", "ghost", "--rate", "50"], "unknown container 'ghost'"),
+        (["clear", "ghost"], "unknown container 'ghost'"),
+    ],
+)
+def test_bad_qos_input_changes_nothing(
+    applied: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
+) -> None:
+    engine = applied("exp2")
+    before = normalized(engine.snapshot())
+    out = cli("qos", *args)
+    assert out.returncode == 2
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert normalized(engine.snapshot()) == before
