@@ -34,17 +34,19 @@ import asyncio, sys, time
 t_start = float(sys.argv[1])
 from screens.app import make_app
 from workbench.engine import Engine
+t_import = time.time() - t_start
 
 async def main():
     app = make_app(Engine())
     async with app.run_test(size=(120, 40)) as pilot:
-        while app.snap is None:
+        t_frame = time.time() - t_start  # composed and mounted: the first frame
+        while app.snap is None or app.collects < 1:
             await pilot.pause(0.005)
         await pilot.pause()
         first = time.time() - t_start
         await pilot.pause(1.0)
         rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
-        print(first, rss)
+        print(first, rss, t_import, t_frame)
 
 asyncio.run(main())
 """
@@ -67,19 +69,20 @@ async def main():
         first = time.time() - t_start
         await pilot.pause(1.0)
         rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
-        print(first, rss)
+        print(first, rss, 0, 0)
 
 asyncio.run(main())
 """
 
 
-def child(code: str) -> tuple[float, int]:
+def child(code: str) -> tuple[float, int, float, float]:
+    """(first inventory drawn, RSS kB, imports done, first frame), seconds since before exec."""
     t0 = time.time()
     out = subprocess.run(
         [sys.executable, "-c", code, str(t0)], capture_output=True, text=True, timeout=120, check=True
     )
-    first, rss = out.stdout.split()
-    return float(first), int(rss)
+    first, rss, imports, frame = out.stdout.split()
+    return float(first), int(rss), float(imports), float(frame)
 
 
 def event_latency(engine, trials: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -151,6 +154,10 @@ def polling_latency(engine, trials: int, period: float = 2.0) -> list[float]:  #
     return out
 
 
+def _ms(runs: list[tuple[float, int, float, float]]) -> str:
+    return ", ".join(f"{r[0] * 1000:.0f}" for r in runs)
+
+
 def fmt(xs: list[float]) -> str:
     if not xs:
         return "no samples"
@@ -182,15 +189,18 @@ def main() -> int:
         if ev and poll:
             print(f"   ratio polling / events: {statistics.median(poll) / statistics.median(ev):.1f}x faster")
 
-        runs = 1 if args.quick else 3
+        runs = 3 if args.quick else 5  # a few seconds each; the median of a noisy shared machine
         app_runs = [child(CHILD_APP) for _ in range(runs)]
         base_runs = [child(CHILD_TRIVIAL) for _ in range(runs)]
         first = statistics.median(r[0] for r in app_runs)
         base_first = statistics.median(r[0] for r in base_runs)
         rss = statistics.median(r[1] for r in app_runs) / 1024
         base_rss = statistics.median(r[1] for r in base_runs) / 1024
+        imports = statistics.median(r[2] for r in app_runs)
+        frame = statistics.median(r[3] for r in app_runs)
         print("\n2. cold start -> first paint of the inventory")
-        print(f"   containet-tui: {first * 1000:.0f} ms   target < 1500 ms")
+        print(f"   containet-tui: {first * 1000:.0f} ms   target < 1500 ms   (runs: {_ms(app_runs)})")
+        print(f"     imports done {imports * 1000:.0f} ms, first frame {frame * 1000:.0f} ms")
         print(
             f"   baseline, trivial Textual app: {base_first * 1000:.0f} ms   ratio {first / base_first:.2f}x"
         )

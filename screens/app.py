@@ -15,13 +15,14 @@ import shlex
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
 from workbench.inventory.model import Snapshot
@@ -29,9 +30,11 @@ from workbench.inventory.watch import Dirty, dirty
 
 from .dialogs import HelpScreen, ScriptScreen
 from .inventory import InventoryView
-from .measure import MeasureView
 from .messages import Changed, LabChanged, SnapshotReady, SourceChanged
-from .scenario import ScenariosView
+
+if TYPE_CHECKING:  # built on first open (start-up time): imported there
+    from .measure import MeasureView
+    from .scenario import ScenariosView
 
 #: a burst of changes within this window is re-collected once
 COALESCE = 0.1
@@ -79,6 +82,11 @@ class ContainetApp(App[None]):
         self._timer: Any = None
         self._collecting = False
         self._mounted = False
+        self._tabs: TabbedContent | None = None
+        self._inventory: InventoryView | None = None
+        # the Scenarios and Measure tabs are built when first opened (start-up time)
+        self._views: dict[str, Widget] = {}
+        self._mounting: dict[str, AwaitMount] = {}
         self.collects = 0  # how many re-collects ran (tests and the benchmark read it)
 
     # --- layout ---------------------------------------------------------------
@@ -87,10 +95,8 @@ class ContainetApp(App[None]):
         with TabbedContent(id="tabs", initial="inventory"):
             with TabPane("Inventory [1]", id="inventory"):
                 yield InventoryView(id="inventory-view")
-            with TabPane("Scenarios [2]", id="scenarios"):
-                yield ScenariosView(self.engine, id="scenarios-view")
-            with TabPane("Measure [3]", id="measure"):
-                yield MeasureView(self.engine, id="measure-view")
+            yield TabPane("Scenarios [2]", id="scenarios")
+            yield TabPane("Measure [3]", id="measure")
         yield Footer()
 
     def on_load(self) -> None:
@@ -98,17 +104,43 @@ class ContainetApp(App[None]):
 
     def on_mount(self) -> None:
         self._mounted = True
+        self._tabs = self.query_one("#tabs", TabbedContent)
+        self._inventory = self.query_one(InventoryView)
         self._topbar()
         if self.snap is not None:
             self._show()
-            self._start_watcher()
+            self.call_after_refresh(self._start_watcher)
 
     def _start_watcher(self) -> None:
-        """After the first inventory: the sources' imports and connections do not delay it,
-        and each source's first "connected" change re-reads what moved in between."""
-        if self.use_watch and self.watcher is None:
+        """After the first inventory is drawn: the sources' imports and connections do not
+        delay it, and each source's first "connected" change re-reads what moved in between."""
+        if self.use_watch and self.watcher is None and self.is_running:
             self.watcher = self.engine.watch(self._from_watcher, self._from_watcher_state)
             self.watcher.start()
+
+    async def view(self, name: str) -> Widget:
+        """The Scenarios or Measure view, built and mounted on first use."""
+        if name not in self._views:
+            if name == "scenarios":
+                from .scenario import ScenariosView
+
+                widget: Widget = ScenariosView(self.engine, id="scenarios-view")
+            else:
+                from .measure import MeasureView
+
+                widget = MeasureView(self.engine, id="measure-view")
+            self._views[name] = widget
+            self._mounting[name] = self.query_one(f"#{name}", TabPane).mount(widget)
+        await self._mounting[name]
+        return self._views[name]
+
+    @property
+    def measure_view(self) -> MeasureView | None:
+        return self._views.get("measure")  # type: ignore[return-value]
+
+    @property
+    def scenarios_view(self) -> ScenariosView | None:
+        return self._views.get("scenarios")  # type: ignore[return-value]
 
     def on_unmount(self) -> None:
         if self.watcher is not None:
@@ -123,7 +155,7 @@ class ContainetApp(App[None]):
 
     @property
     def tab(self) -> str:
-        return self.query_one("#tabs", TabbedContent).active
+        return self._tabs.active if self._tabs is not None else "inventory"
 
     def _topbar(self) -> None:
         text = Text.assemble((" containet ", "bold reverse"), " ")
@@ -148,8 +180,13 @@ class ContainetApp(App[None]):
 
     def _show(self) -> None:
         self._topbar()
-        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
-        self.query_one(MeasureView).show(self.snap)
+        self._show_inventory()
+        if self.measure_view is not None:
+            self.measure_view.show(self.snap)
+
+    def _show_inventory(self) -> None:
+        if self._inventory is not None:
+            self._inventory.show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
 
     # --- live inventory ---------------------------------------------------------
     def _from_watcher(self, change: Any) -> None:
@@ -175,14 +212,14 @@ class ContainetApp(App[None]):
         if was is not None:
             self._queue(st)  # gone or back: re-read what it covers (first connects add nothing)
         self._topbar()
-        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+        self._show_inventory()
 
     def _queue(self, item: Any) -> None:
         self._pending.append(item)
         if self._timer is None:
-            self._timer = self.set_timer(COALESCE, self._flush)
+            self._timer = self.set_timer(COALESCE, self._flush_changes)
 
-    def _flush(self) -> None:
+    def _flush_changes(self) -> None:
         self._timer = None
         if self._collecting or self.snap is None:
             return  # picked up when the running collect (or the first snapshot) lands
@@ -223,9 +260,10 @@ class ContainetApp(App[None]):
         if not self._mounted:
             return  # on_mount draws it
         self._show()
-        self._start_watcher()
+        if self.watcher is None:
+            self.call_after_refresh(self._start_watcher)
         if self._pending and self._timer is None:
-            self._timer = self.set_timer(COALESCE, self._flush)
+            self._timer = self.set_timer(COALESCE, self._flush_changes)
         if message.full:
             for panel in self.query("ScenarioPanel"):
                 panel.refresh_status()  # type: ignore[attr-defined]
@@ -270,7 +308,7 @@ class ContainetApp(App[None]):
 
     def _lab_progress(self, msg: str) -> None:
         self.lab_busy = f"lab: {msg}"
-        self.query_one(InventoryView).show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+        self._show_inventory()
 
     def _lab_done(self, what: str, error: str | None) -> None:
         self.lab_busy = ""
@@ -281,54 +319,62 @@ class ContainetApp(App[None]):
         self.post_message(LabChanged())
 
     # --- tabs and actions ---------------------------------------------------------
-    def action_tab(self, name: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = name
-        if name == "scenarios":
-            panel = self.query_one(ScenariosView).current
-            if panel:
-                panel.load()
+    async def action_tab(self, name: str) -> None:
+        if self._tabs is not None:
+            self._tabs.active = name
+            await self._opened(name)
 
     @on(TabbedContent.TabActivated, "#tabs")
-    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "scenarios":
-            panel = self.query_one(ScenariosView).current
-            if panel:
-                panel.load()
+    async def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        await self._opened(event.pane.id or "")
         self.refresh_bindings()
 
+    async def _opened(self, name: str) -> None:
+        if name in ("scenarios", "measure"):
+            await self.view(name)
+        if name == "scenarios" and self.scenarios_view is not None:
+            panel = self.scenarios_view.current
+            if panel:
+                panel.load()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self._mounted or not self.query("#tabs"):
+        # called for every binding on each footer refresh: no DOM queries here
+        if self._tabs is None:
             return True
         if action in SCENARIO_ACTIONS:
             return self.tab == "scenarios"
         if action in MEASURE_ACTIONS:
-            if self.tab != "measure":
+            view = self.measure_view
+            if self.tab != "measure" or view is None:
                 return False
-            running = bool(self.query_one(MeasureView).running)
+            running = bool(view.running)
             return running if action == "stop" else (None if running else True)
         if action == "lab_up":
             return not self.lab_is_up and getattr(self.engine, "mode", "lab") == "lab"
         return True
 
     def _panel(self) -> Any:
-        return self.query_one(ScenariosView).current
+        return self.scenarios_view.current if self.scenarios_view is not None else None
 
-    def action_next_step(self) -> None:
-        self._step("next")
+    async def action_next_step(self) -> None:
+        await self._step("next")
 
-    def action_back_step(self) -> None:
-        self._step("back")
+    async def action_back_step(self) -> None:
+        await self._step("back")
 
-    def action_run_all(self) -> None:
-        self._step("all")
+    async def action_run_all(self) -> None:
+        await self._step("all")
 
-    def action_undo(self) -> None:
-        self._step("undo")
+    async def action_undo(self) -> None:
+        await self._step("undo")
 
-    def _step(self, what: str, scenario: str | None = None) -> None:
-        view = self.query_one(ScenariosView)
+    async def _step(self, what: str, scenario: str | None = None) -> None:
         if scenario:
-            self.action_tab("scenarios")
+            await self.action_tab("scenarios")
+        view = self.scenarios_view
+        if view is None:
+            return
+        if scenario:
             view.select(scenario)
         panel = view.current
         if panel is not None:
@@ -345,10 +391,12 @@ class ContainetApp(App[None]):
             self.set_timer(0.1, lambda: self._step_when_loaded(what, panel, tries - 1))
 
     def action_prev_scenario(self) -> None:
-        self.query_one(ScenariosView).cycle(-1)
+        if self.scenarios_view is not None:
+            self.scenarios_view.cycle(-1)
 
     def action_next_scenario(self) -> None:
-        self.query_one(ScenariosView).cycle(1)
+        if self.scenarios_view is not None:
+            self.scenarios_view.cycle(1)
 
     def action_export(self, scenario: str | None = None) -> None:
         name = scenario or (self._panel().scenario if self._panel() else None)
@@ -368,17 +416,17 @@ class ContainetApp(App[None]):
         self.call_from_thread(self.notify, f"saved {path}", title=f"{name} exported")
         self.call_from_thread(self.push_screen, ScriptScreen(f"{name} → {path}", script))
 
-    def action_ping(self) -> None:
-        self.query_one(MeasureView).start("ping")
+    async def action_ping(self) -> None:
+        await self._measure("ping")
 
-    def action_iperf(self) -> None:
-        self.query_one(MeasureView).start("iperf")
+    async def action_iperf(self) -> None:
+        await self._measure("iperf")
 
-    def action_pingall(self) -> None:
-        self.query_one(MeasureView).start("pingall")
+    async def action_pingall(self) -> None:
+        await self._measure("pingall")
 
-    def action_stop(self) -> None:
-        self.query_one(MeasureView).stop()
+    async def action_stop(self) -> None:
+        await self._measure("stop")
 
     def action_reload(self) -> None:
         self.reload()
@@ -424,12 +472,12 @@ class ContainetApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
-            "Show inventory", "hosts, bridges, tunnel, containers", lambda: self.action_tab("inventory")
+            "Show inventory", "hosts, bridges, tunnel, containers", self._later(self.action_tab, "inventory")
         )
         yield SystemCommand(
-            "Show scenarios", "the experiments, step by step", lambda: self.action_tab("scenarios")
+            "Show scenarios", "the experiments, step by step", self._later(self.action_tab, "scenarios")
         )
-        yield SystemCommand("Show measure", "ping, iperf, pingall", lambda: self.action_tab("measure"))
+        yield SystemCommand("Show measure", "ping, iperf, pingall", self._later(self.action_tab, "measure"))
         yield SystemCommand("Lab up", "build the emulated two-host lab", self.action_lab_up)
         yield SystemCommand("Lab down", "remove the lab and its containers", self.action_lab_down)
         yield SystemCommand("Re-read everything", "a full snapshot now", self.action_reload)
@@ -441,11 +489,7 @@ class ContainetApp(App[None]):
                 ("all", "run all"),
                 ("undo", "undo"),
             ):
-                yield SystemCommand(
-                    f"{name}: {verb}",
-                    mod.TITLE,
-                    lambda w=what, n=name: self._step(w, n),  # type: ignore[misc]
-                )
+                yield SystemCommand(f"{name}: {verb}", mod.TITLE, self._later(self._step, what, name))
             yield SystemCommand(f"{name}: export script", mod.TITLE, lambda n=name: self.action_export(n))
         for what, text in (
             ("ping", "ping the picked pair"),
@@ -453,12 +497,18 @@ class ContainetApp(App[None]):
             ("pingall", "every pair"),
             ("stop", "stop the running measurement"),
         ):
-            yield SystemCommand(f"Measure: {what}", text, lambda w=what: self._measure(w))  # type: ignore[misc]
+            yield SystemCommand(f"Measure: {what}", text, self._later(self._measure, what))
 
-    def _measure(self, what: str) -> None:
-        self.action_tab("measure")
-        view = self.query_one(MeasureView)
-        view.stop() if what == "stop" else view.start(what)
+    def _later(self, fn: Any, *args: Any) -> Any:
+        """A plain callable for the palette that runs fn(*args) (async or not) on the app's loop."""
+        return lambda: self.call_later(fn, *args)
+
+    async def _measure(self, what: str) -> None:
+        if self.tab != "measure":
+            await self.action_tab("measure")
+        view = self.measure_view
+        if view is not None:
+            view.stop() if what == "stop" else view.start(what)
 
 
 def make_app(engine: Any, **kwargs: Any) -> ContainetApp:

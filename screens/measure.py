@@ -81,6 +81,7 @@ class MeasureView(Vertical):
         table.add_column("test", key="test", width=7)
         table.add_column("path", key="path")
         table.add_column("result", key="result")
+        self.show(getattr(self.app, "snap", None))  # built on first open: start from what the app has
 
     # --- containers ---------------------------------------------------------
     def show(self, snap: Snapshot | None) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from workbench.inventory.model import Snapshot
-from workbench.steps import StepEvent
+if TYPE_CHECKING:
+    from workbench.inventory.model import Snapshot
+    from workbench.steps import StepEvent
 
 
 class SnapshotReady(Message):

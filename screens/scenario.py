@@ -176,10 +176,10 @@ class ScenarioPanel(Vertical):
 
     # --- actions ----------------------------------------------------------------
     @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
+    async def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "export":
-            self.app.run_action("export")
+            await self.app.run_action("export")
         elif event.button.id:
             self.run_step_action(event.button.id)
 

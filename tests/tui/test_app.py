@@ -230,6 +230,32 @@ async def test_scenario_tabs_switch_with_brackets(fake: FakeEngine) -> None:
         await wait_for(pilot, lambda: panel(app).scenario == "exp3")
 
 
+async def test_scenarios_and_measure_tabs_are_built_on_first_open(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None and fake.watcher is not None)
+        assert not app.query(ScenariosView) and not app.query(MeasureView)  # start-up builds neither
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        await wait_for(pilot, lambda: view._names == ("h1-a", "h2-a"))  # it starts from the app's inventory
+        assert not app.query(ScenariosView)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: bool(panel(app).steps))
+        await pilot.press("3", "2")
+        assert len(app.query(ScenariosView)) == 1 and len(app.query(MeasureView)) == 1  # built once
+
+
+async def test_export_button_in_the_panel(fake: FakeEngine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(fake, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: bool(panel(app).steps))
+        await pilot.click("#panel-exp1 #export")
+        await wait_for(pilot, lambda: isinstance(app.screen, ScriptScreen))
+        assert (tmp_path / "containet-exp1.sh").exists()
+
+
 async def test_export_writes_script_and_shows_it(fake: FakeEngine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = make_app(fake, export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -19,14 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import containers as dk
 from ..errors import WorkbenchError
-from ..host import Host
 from ..marks import LABEL, MARK_VALUE
-from .collect import container_view, host_view
 from .model import Snapshot
+
+if TYPE_CHECKING:
+    from ..host import Host
+
+# docker, pyroute2 and ovsdbapp are imported where they are used: importing this
+# module (for Dirty and dirty) stays cheap, and the sources import them on their threads.
 
 #: backoff between reconnection attempts: first, factor, cap (seconds)
 BACKOFF = (0.25, 2.0, 5.0)
@@ -105,6 +108,9 @@ def recollect(
     lab_line: str | None = None,
 ) -> Snapshot:
     """A new snapshot where only `what` was read again (worker thread)."""
+    from .. import containers as dk
+    from .collect import container_view, host_view
+
     by_name = {h.name: h for h in hosts}
     views = {v.name: v for v in snap.hosts}
     for name in sorted(what.hosts):
@@ -193,6 +199,8 @@ class DockerSource(_Source):
         self._stream: Any = None
 
     def listen(self) -> None:
+        from .. import containers as dk
+
         cli = dk.client(timeout=5)
         try:
             stream = cli.events(decode=True, filters={"label": f"{LABEL}={MARK_VALUE}"})
