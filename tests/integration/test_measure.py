@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import pytest
 from workbench.engine import Engine
 from workbench.errors import BadInput
 from workbench.host import Place
+from workbench.measure import ping as pg
 from workbench.measure.iperf import REGISTRY, SERVER_PORTS
 from workbench.measure.ping import PingReply
 
@@ -104,6 +106,28 @@ def test_ping_cancel_returns_the_partial_result(exp1: Engine) -> None:
     res = exp1.ping("h1-a", "h2-a", count=1000, interval=0.2, on_reply=lambda _r: cancel.set(), cancel=cancel)
     assert time.monotonic() - t0 < 2
     assert 1 <= res.sent <= 2 and res.received == res.sent
+
+
+def test_replies_carry_the_kernel_receive_time() -> None:
+    """On loopback (root namespace): our own echo request is filtered out, the reply
+    comes with its SO_TIMESTAMPNS stamp, taken after the send stamp."""
+    opts = pg.PingOptions(count=1)
+    [sock] = pg.open_sockets([Place.root()], opts)
+    try:
+        sent = sock.send_probe(("127.0.0.1", 0), 4321, 1, b"x" * 56)
+        ready, _w, _x = select.select([sock.fileno()], [], [], 2.0)
+        assert ready
+        data, anc, _flags, _addr = sock.sock.recvmsg(2048, socket.CMSG_SPACE(16))
+        stamp = pg.kernel_stamp_ns(anc)
+        assert stamp is not None and sent <= stamp <= time.time_ns()
+        reply = sock._parse_reply(data, "127.0.0.1", stamp / 1e9)
+        assert reply is not None and reply.type == pg.ICMP_ECHO_REPLY  # not our request
+        assert (reply.id, reply.sequence) == (4321, 1)
+    finally:
+        sock.close()
+    lo = pg.Target("lo", "127.0.0.1")
+    res = pg.ping_from(Place.root(), "root", [lo], pg.PingOptions(count=3, interval=0.05))[lo]
+    assert (res.sent, res.received) == (3, 3) and res.min_ms is not None and res.min_ms >= 0
 
 
 def test_unknown_container_and_bad_input_are_one_line_errors(exp1: Engine, cli: Any) -> None:
@@ -236,7 +260,15 @@ def test_the_mtu_trap_is_flagged(engine: Engine) -> None:
 # --- pingall -------------------------------------------------------------------------------------
 def test_pingall_exp1_everyone_talks(exp1: Engine, cli: Any) -> None:
     got: list[tuple[str, str]] = []
-    res = exp1.pingall(on_result=lambda s, d, _r: got.append((s, d)))
+    threads: list[int] = []
+
+    def cell(src: str, dst: str, _r: object) -> None:
+        got.append((src, dst))
+        threads.append(threading.active_count())
+
+    before = threading.active_count()
+    res = exp1.pingall(on_result=cell)
+    assert max(threads) == before  # one event loop in the caller's thread: no thread per source
     assert res.scenario == "exp1" and len(res.names) == 4
     assert res.all_passed, res.to_dict()
     assert sorted(got) == sorted(res.pairs) and all(c.reachable for c in res.cells.values())

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import math
+import socket
 
 import pytest
 
 from workbench.errors import BadInput, WorkbenchError
 from workbench.host import Place
 from workbench.measure import iperf_data as d
+from workbench.measure import ping as pg
 from workbench.measure.iperf import IperfOptions, partial_figures
 from workbench.measure.ping import PingOptions, PingReply, Target, make_result
-from workbench.measure.pingall import Member, PingallResult, expectations, format_matrix
+from workbench.measure.pingall import (
+    WORKER_SOURCES,
+    Member,
+    PingallResult,
+    expectations,
+    format_matrix,
+    share_out,
+)
 from workbench.measure.stats import human_bps, loss_pct, median, parse_rate, rtt_summary, spread_pct
 
 
@@ -235,7 +244,33 @@ def test_make_result_counts_losses() -> None:
     assert res.to_dict()["replies"][1] == {"seq": 2, "rtt_ms": None}
 
 
+def test_kernel_stamp_from_ancillary_data() -> None:
+    stamp = pg.TIMESPEC.pack(1_700_000_000, 123_456_789)
+    other = (socket.SOL_SOCKET, pg.SO_TIMESTAMPNS + 1, b"\0" * 16)
+    mine = (socket.SOL_SOCKET, pg.SO_TIMESTAMPNS, stamp)
+    assert pg.kernel_stamp_ns([other, mine]) == 1_700_000_000_123_456_789
+    assert pg.kernel_stamp_ns([other]) is None
+    assert pg.kernel_stamp_ns([(socket.SOL_SOCKET, pg.SO_TIMESTAMPNS, b"\0" * 8)]) is None  # truncated
+
+
+def test_icmp_filter_is_iputils_one() -> None:
+    """Echo replies and the errors quoting a request pass; echo requests (8) never wake us."""
+    passed = {t for t in range(32) if not pg.FILTER_MASK & (1 << t)}
+    assert passed == {0, 3, 4, 5, 11, 12}
+    assert set(pg.ICMP_ERRORS) <= passed
+
+
 # --- pingall -----------------------------------------------------------------------------------
+def test_share_out_one_loop_for_a_small_lab() -> None:
+    sources = [pg.Source(f"c{i}", Place.root(), ()) for i in range(20)]
+    assert share_out(sources, 8) == [sources]
+    many = [pg.Source(f"c{i}", Place.root(), ()) for i in range(5 * WORKER_SOURCES)]
+    shares = share_out(many, 3)
+    assert len(shares) == 3 and sorted(s.name for sh in shares for s in sh) == sorted(s.name for s in many)
+    assert len(share_out(many, 64)) == 5
+    assert share_out(sources[:1], 1) == [sources[:1]]
+
+
 def members(vlans: dict[str, int | None]) -> list[Member]:
     return [Member(n, f"10.0.0.{i}", Place.root(), v) for i, (n, v) in enumerate(vlans.items(), start=1)]
 

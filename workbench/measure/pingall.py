@@ -1,12 +1,17 @@
 """Pingall: every container to every other, both hosts, concurrently, against what
 the active scenario says should happen.
 
-Concurrency is bounded twice: at most `workers` sources run at once (a thread each,
-inside its container's namespace), and each source has its probes to all the other
-containers in flight together (`ping.ping_from` with many targets). So N containers
-cost about `ceil(N / workers)` rounds of one timeout, not N * (N - 1) pings in a row.
-The RTTs are measured while a source's other probes are in flight: fine for a
-reachability matrix; use `ping` for a latency figure.
+All the probes of a round are in flight together: every source's socket is opened in
+its namespace, then one event loop (`ping.ping_sources`) sends an echo request from
+each source to each other container and collects the replies as they come. So N
+containers cost about one timeout per round in the worst case (and a few RTTs when
+everyone answers), not N * (N - 1) pings in a row. No thread per source and no
+thread hop per probe: on a small machine the per-probe Python cost, not the network,
+is what a concurrent pingall pays. Beyond `WORKER_SOURCES` sources, they are shared
+out among at most `workers` loops, a thread each.
+
+The RTTs are measured while the other probes are in flight: fine for a reachability
+matrix; use `ping` for a latency figure.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from typing import Any
 
 from ..errors import BadInput
 from ..host import Place
-from .ping import PingOptions, PingReply, PingResult, Target, make_result, ping_from
+from .ping import PingOptions, PingReply, PingResult, Source, Target, make_result, ping_sources
 
 Pair = tuple[str, str]
 OnResult = Callable[[str, str, PingResult], None]
+#: a pingall event loop takes at least this many sources (threads only pay beyond that)
+WORKER_SOURCES = 32
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,13 @@ def expectations(expect: Mapping[str, Any], members: Sequence[Member]) -> dict[P
     return out
 
 
+def share_out(sources: Sequence[Source], workers: int) -> list[list[Source]]:
+    """The sources dealt out to event loops: one loop per `WORKER_SOURCES` sources, at most
+    `workers` loops, always at least one."""
+    loops = max(1, min(workers, len(sources) // WORKER_SOURCES))
+    return [list(sources[k::loops]) for k in range(loops)]
+
+
 def run_pingall(
     members: Sequence[Member],
     *,
@@ -106,40 +120,44 @@ def run_pingall(
     on_result: OnResult | None = None,
     cancel: threading.Event | None = None,
 ) -> PingallResult:
-    """Ping every ordered pair; a cell arrives (on_result) as soon as its probes are done."""
+    """Ping every ordered pair; a cell arrives (on_result) as soon as its probes are done.
+
+    `workers` bounds the threads: the sources are shared out among at most that many
+    event loops (at least `WORKER_SOURCES` each: one loop for a lab of up to 63 containers)."""
     if not 1 <= workers <= 64:
         raise BadInput(f"bad workers {workers}: use 1 to 64")
     if len(members) < 2:
         raise BadInput("pingall needs at least two running containers: apply a scenario first")
     opts.check()
     cancel = cancel or threading.Event()
+    sources = [
+        Source(m.name, m.place, tuple(Target(o.name, o.ip) for o in members if o.name != m.name))
+        for m in members
+    ]
     cells: dict[Pair, PingResult] = {}
     lock = threading.Lock()
+    seen: dict[tuple[str, Target], list[PingReply]] = {}
 
-    def one_source(src: Member) -> None:
-        if cancel.is_set():
-            return
-        targets = [Target(m.name, m.ip) for m in members if m.name != src.name]
-        seen: dict[Target, list[PingReply]] = {t: [] for t in targets}
+    def on_probe(source: Source, target: Target, reply: PingReply) -> None:
+        got = seen.setdefault((source.name, target), [])
+        got.append(reply)
+        if len(got) == opts.count and on_result is not None:
+            on_result(source.name, target.name, make_result(source.name, target, got, ()))
 
-        def on_reply(target: Target, reply: PingReply) -> None:
-            seen[target].append(reply)
-            if len(seen[target]) == opts.count:
-                result = make_result(src.name, target, seen[target], ())
-                with lock:
-                    cells[(src.name, target.name)] = result
-                if on_result is not None:
-                    on_result(src.name, target.name, result)
-
-        results = ping_from(src.place, src.name, targets, opts, on_reply=on_reply, cancel=cancel)
+    def one_loop(share: list[Source]) -> None:
+        results = ping_sources(share, opts, on_probe=on_probe, cancel=cancel)
         with lock:  # the full results carry the errors; partial ones a cancelled run's probes
-            for target, result in results.items():
+            for (src, target), result in results.items():
                 if result.sent:
-                    cells[(src.name, target.name)] = result
+                    cells[(src, target.name)] = result
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pingall") as pool:
-        for future in [pool.submit(one_source, m) for m in members]:
-            future.result()
+    shares = share_out(sources, workers)
+    if len(shares) == 1:
+        one_loop(shares[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="pingall") as pool:
+            for future in [pool.submit(one_loop, share) for share in shares]:
+                future.result()
     names = tuple(m.name for m in members)
     return PingallResult(names, dict(cells), expected, scenario)
 
