@@ -41,8 +41,10 @@ async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         t_frame = time.time() - t_start  # composed and mounted: the first frame
         while app.snap is None or app.collects < 1:
-            await pilot.pause(0.005)
-        await pilot.pause()
+            await asyncio.sleep(0.002)
+        painted = asyncio.Event()
+        app.call_after_refresh(painted.set)  # runs once the screen with the inventory is drawn
+        await painted.wait()
         first = time.time() - t_start
         await pilot.pause(1.0)
         rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
@@ -65,7 +67,9 @@ class Hello(App):
 async def main():
     app = Hello()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        painted = asyncio.Event()
+        app.call_after_refresh(painted.set)
+        await painted.wait()
         first = time.time() - t_start
         await pilot.pause(1.0)
         rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])

@@ -84,6 +84,7 @@ class ContainetApp(App[None]):
         self._mounted = False
         self._tabs: TabbedContent | None = None
         self._inventory: InventoryView | None = None
+        self._bar: Label | None = None
         # the Scenarios and Measure tabs are built when first opened (start-up time)
         self._views: dict[str, Widget] = {}
         self._mounting: dict[str, AwaitMount] = {}
@@ -106,6 +107,7 @@ class ContainetApp(App[None]):
         self._mounted = True
         self._tabs = self.query_one("#tabs", TabbedContent)
         self._inventory = self.query_one(InventoryView)
+        self._bar = self.query_one("#topbar", Label)
         self._topbar()
         if self.snap is not None:
             self._show()
@@ -171,7 +173,8 @@ class ContainetApp(App[None]):
                 text.append(f"  {host}", "bold")
                 self._dot(text, "nl", self.sources.get(f"netlink:{host}"))
                 self._dot(text, "ovs", self.sources.get(f"ovs:{host}"))
-        self.query_one("#topbar", Label).update(text)
+        if self._bar is not None:  # kept: messages that arrive while quitting find no DOM to query
+            self._bar.update(text)
 
     @staticmethod
     def _dot(text: Text, label: str, ok: bool | None) -> None:
@@ -181,11 +184,11 @@ class ContainetApp(App[None]):
     def _show(self) -> None:
         self._topbar()
         self._show_inventory()
-        if self.measure_view is not None:
+        if self.measure_view is not None and self.measure_view.is_attached:
             self.measure_view.show(self.snap)
 
     def _show_inventory(self) -> None:
-        if self._inventory is not None:
+        if self._inventory is not None and self._inventory.is_attached:
             self._inventory.show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
 
     # --- live inventory ---------------------------------------------------------

@@ -107,33 +107,46 @@ def recollect(
     docker_ok: bool | None = None,
     lab_line: str | None = None,
 ) -> Snapshot:
-    """A new snapshot where only `what` was read again (worker thread)."""
+    """A new snapshot where only `what` was read again (worker thread).
+
+    The hosts and docker are read concurrently (each mostly waits on a socket);
+    containers are resolved once the host views they attach to are known."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .. import containers as dk
     from .collect import container_view, host_view
 
     by_name = {h.name: h for h in hosts}
     views = {v.name: v for v in snap.hosts}
-    for name in sorted(what.hosts):
-        if name in by_name:
-            views[name] = host_view(by_name[name])
-    ordered = tuple(views[h.name] if h.name in views else host_view(h) for h in hosts)
-    cts = snap.containers
-    connected = snap.docker_connected if docker_ok is None else docker_ok
-    errors = [e for e in snap.errors if not e.startswith(("docker", "dockerd"))]
-    if what.containers:
+    stale = [by_name[n] for n in sorted(what.hosts) if n in by_name]
+    stale += [h for h in hosts if h.name not in views and h.name not in what.hosts]
+
+    def docker_rows() -> list[Any]:
+        cli = dk.client(timeout=5)
         try:
-            cli = dk.client(timeout=5)
+            return dk.list_marked(cli)
+        finally:
+            cli.close()
+
+    with ThreadPoolExecutor(max_workers=min(8, len(stale) + 1), thread_name_prefix="recollect") as pool:
+        rows = pool.submit(docker_rows) if what.containers else None
+        for view in pool.map(host_view, stale):
+            views[view.name] = view
+        ordered = tuple(views[h.name] for h in hosts)
+        cts = snap.containers
+        connected = snap.docker_connected if docker_ok is None else docker_ok
+        errors = [e for e in snap.errors if not e.startswith(("docker", "dockerd"))]
+        if rows is not None:
             try:
                 vmap = {v.name: v for v in ordered}
-                cts = tuple(container_view(r, vmap) for r in dk.list_marked(cli))
+                cts = tuple(container_view(r, vmap) for r in rows.result())
                 connected = True
-            finally:
-                cli.close()
-        except WorkbenchError as exc:
-            connected = False
-            errors.append(str(exc))
-    errors = [e for e in errors if not any(e.startswith(f"{h}:") for h in what.hosts)]
-    errors += [f"{v.name}: {v.error}" for v in ordered if v.error and v.name in what.hosts]
+            except WorkbenchError as exc:
+                connected = False
+                errors.append(str(exc))
+    read = {h.name for h in stale}
+    errors = [e for e in errors if not any(e.startswith(f"{h}:") for h in read)]
+    errors += [f"{v.name}: {v.error}" for v in ordered if v.error and v.name in read]
     return replace(
         snap,
         lab=snap.lab if lab_line is None else lab_line,
