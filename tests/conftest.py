@@ -72,6 +72,7 @@ def engine(lab_engine: object) -> Iterator[object]:
     from workbench.engine import Engine
 
     assert isinstance(lab_engine, Engine)
+    lab_engine.lab_up(progress=lambda _m: None)  # up already: a no-op; else a test broke it
     _undo_active(lab_engine)
     try:
         yield lab_engine

@@ -61,39 +61,43 @@ def _root_links() -> list[Item]:
     return [Item(f"link {n}", partial(Place.root().netlink, links.delete_link, n)) for n in names]
 
 
-def _system_ovs() -> list[Item]:
-    if not SYSTEM_OVS_SOCK.exists():
+def _system_ovs(sock: Path) -> list[Item]:
+    if not sock.exists():
         return []
     try:
-        ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+        ovs = Ovs(f"unix:{sock}", timeout=3)
     except NotReady:
         return []
     items = []
     try:
         for row in ovs.rows("Bridge", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
-                items.append(Item(f"system OVS bridge {row['name']}", partial(_del_bridge, row["name"])))
+                items.append(
+                    Item(f"system OVS bridge {row['name']}", partial(_del_bridge, sock, row["name"]))
+                )
         marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items}
         for row in ovs.rows("Port", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 br = ovs.port_bridge(row["name"])
                 if br not in marked_bridges:
-                    items.append(Item(f"system OVS port {row['name']}", partial(_del_port, row["name"])))
+                    items.append(
+                        Item(f"system OVS port {row['name']}", partial(_del_port, sock, row["name"]))
+                    )
     finally:
         ovs.close()
     return items
 
 
-def _del_bridge(name: str) -> None:
-    ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+def _del_bridge(sock: Path, name: str) -> None:
+    ovs = Ovs(f"unix:{sock}", timeout=3)
     try:
         ovs.del_bridge(name)
     finally:
         ovs.close()
 
 
-def _del_port(name: str) -> None:
-    ovs = Ovs(f"unix:{SYSTEM_OVS_SOCK}", timeout=3)
+def _del_port(sock: Path, name: str) -> None:
+    ovs = Ovs(f"unix:{sock}", timeout=3)
     try:
         ovs.del_port(name)
     finally:
@@ -140,30 +144,35 @@ def _wipe_run_dir() -> None:
             entry.unlink(missing_ok=True)
 
 
-def find() -> list[Item]:
-    """What carries the mark, in the order it must go."""
+def find(system_ovs: Path | None = None) -> list[Item]:
+    """What carries the mark, in the order it must go: rows of the system OVS while
+    it answers, our own OVS processes before their namespaces."""
     return (
         _containers()
+        + _system_ovs(system_ovs or SYSTEM_OVS_SOCK)
+        + _root_links()
+        + _iptables()
         + _processes()
         + _namespaces()
-        + _root_links()
-        + _system_ovs()
-        + _iptables()
         + _run_dir()
     )
 
 
-def clean(dry_run: bool = False, progress: Callable[[str], None] = print) -> list[str]:
+def clean(
+    dry_run: bool = False, progress: Callable[[str], None] = print, system_ovs: Path | None = None
+) -> list[str]:
+    """Remove (or with dry_run, list) what carries the mark; `system_ovs` is the real-mode
+    OVS database socket to look in (default /var/run/openvswitch/db.sock)."""
     if os.geteuid() != 0:
         raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
     if dry_run:
-        items = find()
+        items = find(system_ovs)
         for item in items:
             progress(f"would remove {item.what}")
         return [i.what for i in items]
     done = []
     with lab.locked():
-        for item in find():
+        for item in find(system_ovs):
             item.remove()
             done.append(item.what)
             progress(f"removed {item.what}")

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__, cleanup
 from .engine import Engine
@@ -211,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
         snap = engine.snapshot()
         print(json.dumps(snap.to_dict(), indent=2) if args.json else render_status(snap))
     elif args.cmd == "clean":
-        items = cleanup.clean(dry_run=args.dry_run, progress=lambda m: print(f"  {m}"))
+        sysovs = Path(args.ovs_db.removeprefix("unix:")) if args.ovs_db else None
+        items = cleanup.clean(dry_run=args.dry_run, progress=lambda m: print(f"  {m}"), system_ovs=sysovs)
         if not items:
             print("nothing carries containet's mark: clean")
     elif args.cmd == "scenario":

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests_support import container_ping
 
-from workbench import cleanup
 from workbench.engine import Engine
 from workbench.host import Place
 from workbench.marks import INSTANCE
@@ -111,26 +111,47 @@ def test_a_bridge_that_was_there_keeps_living(system_ovs: str, tunrc_dir: Path) 
         subprocess.run(["ip", "link", "del", "cn-rdock0"], check=False)
 
 
-def test_clean_after_a_crash_in_real_mode(
-    system_ovs: str, tunrc_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cleanup, "SYSTEM_OVS_SOCK", Path(system_ovs.removeprefix("unix:")))
+def test_clean_after_a_crash_in_real_mode(system_ovs: str, tunrc_dir: Path) -> None:
+    """A CLI killed after apply (no undo): `clean --ovs-db` removes our bridge, links
+    and rules from the root namespace and the OVS, and not the foreign bridge. Its
+    own instance, so the clean does not touch the session lab of the other tests."""
+    rm = f"{INSTANCE[:6]}rm"
+    env = dict(os.environ, CONTAINET_INSTANCE=rm)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
     ovs = Ovs(system_ovs)
     ovs.api.add_br("foreign0", datapath_type="netdev").execute(check_error=True)  # not ours
-    engine = Engine("real", tunrc_dir=tunrc_dir, ovs_db=system_ovs)
-    engine.apply("exp1")  # then "crash": no undo
     mine = {"cn-rdock0", "cn-h1-a", "cn-h1-b", "cn-rbr0"}
-    assert mine <= root_links()
     try:
-        removed = cleanup.clean(progress=lambda _m: None)
-        assert "system OVS bridge cn-rbr0" in removed
+        applied = cli(
+            "--real", "--tunrc-dir", str(tunrc_dir), "--ovs-db", system_ovs, "scenario", "apply", "exp1"
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert mine <= root_links()
+        dry = cli("--ovs-db", system_ovs, "clean", "--dry-run")
+        assert "would remove system OVS bridge cn-rbr0" in dry.stdout and "foreign0" not in dry.stdout
+        clean = cli("--ovs-db", system_ovs, "clean")
+        assert clean.returncode == 0, clean.stderr
         assert not mine & root_links()
         assert ovs.bridges() == ["foreign0"]
-        assert "containet" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        assert (
+            f"containet:{rm}" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        )
+        assert not subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=containet={rm}"], capture_output=True, text=True
+        ).stdout.strip()
     finally:
+        cli("--ovs-db", system_ovs, "clean")
         ovs.api.del_br("foreign0", if_exists=True).execute(check_error=True)
         ovs.close()
-        engine.active_path.unlink(missing_ok=True)
 
 
 def test_real_mode_without_ovs_is_one_clear_line(tmp_path: Path) -> None:
