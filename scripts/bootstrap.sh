@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 job=${1:-demo}
 
 APT=(openvswitch-switch docker.io iperf3 libiperf0 busybox-static iptables iproute2 iputils-ping
-     procps util-linux python3 python3-venv python3-dev gcc tmux)
+     procps util-linux python3 python3-venv python3-dev gcc tmux ethtool)
 [ "$job" = test ] && APT+=(chromium)
 VENV=${CONTAINET_VENV:-.venv}
 

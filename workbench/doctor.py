@@ -190,7 +190,7 @@ def host_facts(host: Host, peer: Host | None, probe: bool) -> HostFacts:
         rows = host.place.netlink(links.read_links)
     except Exception as exc:  # noqa: BLE001 - reported as the fact
         return HostFacts(host.name, host.underlay_ip, ns_ok=False, ovs_ok=False, error=f"netlink: {exc}")
-    facts = HostFacts(host.name, host.underlay_ip, links=tuple(rows))
+    facts = HostFacts(host.name, host.underlay_ip, links=tuple(rows), userspace=host.datapath == "netdev")
     try:
         ovs = Ovs(host.ovs_db, timeout=3)
         try:
@@ -241,14 +241,19 @@ def end_facts(c: Container, other_ip: str | None) -> EndFacts:
     if not running:
         return EndFacts(c.name, c.host, False, host_veth=host_veth(c.name))
 
-    def read(ipr: Any) -> tuple[links.LinkRow | None, RouteFact | None]:
-        return links.link_row(ipr, "eth0"), _route_get(ipr, other_ip) if other_ip else None
+    def read(ipr: Any) -> tuple[links.LinkRow | None, RouteFact | None, bool | None]:
+        eth0 = links.link_row(ipr, "eth0")
+        try:
+            offload = links.tx_checksum("eth0") if eth0 is not None else None
+        except OSError:
+            offload = None
+        return eth0, _route_get(ipr, other_ip) if other_ip else None, offload
 
     try:
-        eth0, route = Place.of_pid(c.pid, c.name).netlink(read)
+        eth0, route, offload = Place.of_pid(c.pid, c.name).netlink(read)
     except (OSError, WorkbenchError):
         return EndFacts(c.name, c.host, False, host_veth=host_veth(c.name))
-    return EndFacts(c.name, c.host, True, eth0, route, host_veth(c.name))
+    return EndFacts(c.name, c.host, True, eth0, route, host_veth(c.name), tx_checksum=offload)
 
 
 def _trace(host: Host, bridge: str, flow: str) -> TraceFact:
@@ -418,6 +423,8 @@ def apply_op(engine: Engine, op: FixOp) -> None:
         place.netlink(links.set_mtu, op.arg("link"), int(op.arg("mtu")))
     elif op.kind == "set_master":
         place.netlink(links.set_master, op.arg("link"), op.arg("master"))
+    elif op.kind == "tx_offload_off":
+        place.call(links.tx_checksum, op.arg("link"), False)
     elif op.kind == "add_address":
         place.netlink(links.add_address, "eth0", op.arg("cidr"))
     elif op.kind == "add_route":

@@ -201,6 +201,7 @@ class HostFacts:
     underlay_route_error: str | None = None
     underlay_ping: ProbeFact | None = None  # to the peer host's underlay address
     trace: TraceFact | None = None
+    userspace: bool = True  # OVS's userspace datapath (netdev), not the kernel's
 
     def link(self, name: str | None) -> LinkRow | None:
         return next((lk for lk in self.links if lk.name == name), None) if name else None
@@ -226,6 +227,7 @@ class EndFacts:
     eth0: LinkRow | None = None
     route: RouteFact | None = None  # to the other end
     host_veth: str = ""
+    tx_checksum: bool | None = None  # tx checksum offload of eth0 (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -555,6 +557,7 @@ def check_container(out: _Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, oth
         via = f" via {route.gateway}" if route.gateway else " (on-link)"
         out.add(hop, "route", OK, f"{other_ip} dev eth0{via}")
     check_mtu(out, f, end, hop)
+    check_offload(out, f, end, hop)
 
 
 def path_mtu_limit(f: DoctorFacts) -> tuple[int | None, str]:
@@ -617,6 +620,35 @@ def check_mtu(out: _Out, f: DoctorFacts, end: EndFacts, hop: str) -> None:
         f"eth0 MTU {mtu} > {limit} that fits {why}: full-size frames are lost in the tunnel"
         + (f" (probes: {probes}){trap}" if probes else ""),
         out.fix(f"set the MTU to {limit} on both containers and their host sides", *ops),
+    )
+
+
+def check_offload(out: _Out, f: DoctorFacts, end: EndFacts, hop: str) -> None:
+    """A container on a port of OVS's userspace datapath must checksum its own
+    frames: OVS forwards them as they are, so a TCP checksum left to the "NIC"
+    is never filled in, and TCP dies while ping (checksummed in software) works."""
+    host = f.hosts.get(end.host)
+    if host is None or not host.userspace or host.port(end.host_veth) is None or end.tx_checksum is None:
+        return
+    if not end.tx_checksum:
+        out.add(hop, "checksums", OK, "tx checksum offload off: eth0 computes its own checksums")
+        return
+    out.add(
+        hop,
+        "checksums",
+        FAIL,
+        "tx checksum offload is on, and its port is on OVS's userspace datapath, which forwards "
+        "frames as they are: TCP checksums are never filled in (ping works, TCP dies)",
+        out.fix(
+            f"turn tx checksum offload off in {end.name}",
+            FixOp(
+                "tx_offload_off",
+                end.host,
+                f"container:{end.name}",
+                "ethtool -K eth0 tx off",
+                (("link", "eth0"),),
+            ),
+        ),
     )
 
 

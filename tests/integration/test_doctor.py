@@ -18,6 +18,7 @@ from tests_support import container_pid, container_ping
 
 from workbench.doctor_checks import OK, DoctorReport
 from workbench.engine import Engine
+from workbench.errors import WorkbenchError
 from workbench.marks import IPT_COMMENT
 
 pytestmark = pytest.mark.lab
@@ -135,6 +136,21 @@ def test_container_without_a_route(scenario: Callable[[str], Engine]) -> None:
     assert first(report) == ("container h1-a (host1)", "route")
     fix_and_ping(engine, report, "h1-a", H2A)
     assert container_ping("h1-a", "172.15.42.1")  # the default route came back too
+
+
+def test_checksum_offload_on_a_userspace_ovs_port(scenario: Callable[[str], Engine]) -> None:
+    """Ping works, TCP dies: the doctor names the offload, its fix brings TCP back."""
+    engine = scenario("exp2")
+    in_container("h1-a", "ethtool", "-K", "eth0", "tx", "on")
+    assert container_ping("h1-a", H2A, count=1)
+    with pytest.raises(WorkbenchError, match="unable to connect"):  # TCP: not even the handshake
+        engine.iperf("h1-a", "h2-a", seconds=1)
+    report = engine.doctor("h1-a", "h2-a")
+    assert first(report) == ("container h1-a (host1)", "checksums")
+    assert report.first_failure.fix_command.endswith("ethtool -K eth0 tx off")  # type: ignore[union-attr]
+    engine.doctor_fix(report.first_failure.fix)  # type: ignore[union-attr, arg-type]
+    assert engine.doctor("h1-a", "h2-a").ok
+    assert engine.iperf("h1-a", "h2-a", seconds=1).received_bps > 10e6
 
 
 def test_mtu_1500_on_both_containers_is_the_trap(scenario: Callable[[str], Engine]) -> None:
