@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # built on first open (start-up time): imported there
 #: a burst of changes within this window is re-collected once
 COALESCE = 0.1
 SCENARIO_ACTIONS = ("next_step", "back_step", "run_all", "undo", "export", "prev_scenario", "next_scenario")
-MEASURE_ACTIONS = ("ping", "iperf", "pingall", "stop")
+MEASURE_ACTIONS = ("ping", "iperf", "pingall", "doctor", "stop")
 
 
 class ContainetApp(App[None]):
@@ -61,6 +61,7 @@ class ContainetApp(App[None]):
         Binding("p", "ping", "Ping"),
         Binding("t", "iperf", "Iperf"),
         Binding("a", "pingall", "Pingall"),
+        Binding("d", "doctor", "Doctor"),
         Binding("x", "stop", "Stop"),
         Binding("L", "lab_up", "Lab up"),
         Binding("D", "lab_down", "Lab down", show=False),
@@ -344,6 +345,8 @@ class ContainetApp(App[None]):
         # called for every binding on each footer refresh: no DOM queries here
         if self._tabs is None:
             return True
+        if len(self.screen_stack) > 1 and action in (*SCENARIO_ACTIONS, *MEASURE_ACTIONS):
+            return False  # a dialog is open (its own keys win): nothing starts behind it
         if action in SCENARIO_ACTIONS:
             return self.tab == "scenarios"
         if action in MEASURE_ACTIONS:
@@ -428,6 +431,9 @@ class ContainetApp(App[None]):
     async def action_pingall(self) -> None:
         await self._measure("pingall")
 
+    async def action_doctor(self) -> None:
+        await self._measure("doctor")
+
     async def action_stop(self) -> None:
         await self._measure("stop")
 
@@ -463,9 +469,10 @@ class ContainetApp(App[None]):
             (
                 "Measure",
                 [
-                    ("p", "ping between the two picked containers"),
-                    ("t", "iperf (TCP, 3 s)"),
+                    ("p", "ping between the two picked containers (count × interval)"),
+                    ("t", "iperf: seconds × streams, UDP, reverse from the settings row"),
                     ("a", "pingall: every pair, checked against the scenario"),
+                    ("d", "doctor: every hop of the path, OK / FAIL / WARN, and its fix"),
                     ("x", "stop"),
                 ],
             ),
@@ -498,6 +505,7 @@ class ContainetApp(App[None]):
             ("ping", "ping the picked pair"),
             ("iperf", "iperf the picked pair"),
             ("pingall", "every pair"),
+            ("doctor", "check the picked pair's path hop by hop"),
             ("stop", "stop the running measurement"),
         ):
             yield SystemCommand(f"Measure: {what}", text, self._later(self._measure, what))

@@ -1,22 +1,68 @@
-"""Measure: ping / iperf between two containers, pingall, with live sparklines
-and a small history table for comparison."""
+"""Measure: ping / iperf between two containers, pingall, the path doctor, with
+live sparklines and a small history table for comparison."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Label, Log, Select, Sparkline
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Select, Sparkline
 
 from workbench.inventory.model import Snapshot
 
 PING_COUNT = 10
+PING_INTERVAL = 0.2
 IPERF_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the settings row asks for; the engine checks the bounds (BadInput, shown as is)."""
+
+    ping_count: int = PING_COUNT
+    ping_interval: float = PING_INTERVAL
+    iperf_seconds: float = IPERF_SECONDS
+    iperf_parallel: int = 1
+    udp: bool = False
+    reverse: bool = False
+
+    def ping_title(self) -> str:
+        return f"{self.ping_count} × {self.ping_interval:g} s"
+
+    def iperf_title(self) -> str:
+        extra = f", {self.iperf_parallel} streams" if self.iperf_parallel != 1 else ""
+        extra += ", reverse" if self.reverse else ""
+        return f"{self.iperf_seconds:g} s {'UDP' if self.udp else 'TCP'}{extra}"
+
+
+def parse_settings(fields: dict[str, str], udp: bool, reverse: bool) -> Settings:
+    """The settings row's text as numbers; an empty field keeps its default. ValueError names the field."""
+    d = Settings()
+
+    def num(key: str, kind: type, default: Any, what: str) -> Any:
+        text = fields.get(key, "").strip()
+        if not text:
+            return default
+        try:
+            return kind(text)
+        except ValueError:
+            wanted = "an integer" if kind is int else "a number"
+            raise ValueError(f"{what}: {text!r} is not {wanted}") from None
+
+    return Settings(
+        ping_count=num("ping-count", int, d.ping_count, "ping count"),
+        ping_interval=num("ping-interval", float, d.ping_interval, "ping interval"),
+        iperf_seconds=num("iperf-seconds", float, d.iperf_seconds, "iperf duration"),
+        iperf_parallel=num("iperf-parallel", int, d.iperf_parallel, "iperf streams"),
+        udp=udp,
+        reverse=reverse,
+    )
 
 
 def fmt_bps(bps: float | None) -> str:
@@ -46,8 +92,12 @@ def iperf_summary(res: Any) -> str:
     return text
 
 
+RUN_BUTTONS = ("ping", "iperf", "pingall", "doctor")
+SETTING_INPUTS = ("ping-count", "ping-interval", "iperf-seconds", "iperf-parallel")
+
+
 class MeasureView(Vertical):
-    """Pick two containers; Ping, Iperf, Pingall; Stop cancels."""
+    """Pick two containers and the settings; Ping, Iperf, Pingall, Doctor; Stop cancels."""
 
     def __init__(self, engine: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,20 +110,46 @@ class MeasureView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
-            yield Select[str]([], prompt="from", id="src", allow_blank=True)
-            yield Select[str]([], prompt="to", id="dst", allow_blank=True)
+            yield Label("from", classes="field")
+            yield Select[str]([], prompt="from", id="src", allow_blank=True, compact=True)
+            yield Label(" to", classes="field")
+            yield Select[str]([], prompt="to", id="dst", allow_blank=True, compact=True)
+        with Horizontal(id="settings"):
+            yield Label("ping", classes="field")
+            yield self._input("ping-count", str(PING_COUNT), "integer", "ping: how many echo requests", 5)
+            yield Label("×", classes="unit")
+            yield self._input("ping-interval", f"{PING_INTERVAL:g}", "number", "ping: seconds between", 5)
+            yield Label("s │ iperf", classes="unit")
+            yield self._input("iperf-seconds", f"{IPERF_SECONDS:g}", "number", "iperf: seconds", 4)
+            yield Label("s ×", classes="unit")
+            yield self._input("iperf-parallel", "1", "integer", "iperf: parallel streams", 3)
+            yield Checkbox("UDP", id="iperf-udp", compact=True, tooltip="iperf: UDP instead of TCP")
+            yield Checkbox("reverse", id="iperf-reverse", compact=True, tooltip="iperf: the server sends")
         with Horizontal(classes="buttons"):
             yield Button("Ping (p)", id="ping", variant="primary")
             yield Button("Iperf (t)", id="iperf", variant="success")
             yield Button("Pingall (a)", id="pingall")
+            yield Button("Doctor (d)", id="doctor", variant="warning")
             yield Button("Stop (x)", id="stop", variant="error", disabled=True)
-        yield Label("pick two containers, then Ping or Iperf", id="live-title")
+        yield Label("pick two containers, then Ping, Iperf or Doctor", id="live-title")
         yield Sparkline([], id="spark")
         yield Label("", id="live-stats")
         with Horizontal(id="measure-bottom"):
             yield Log(id="measure-log", max_lines=500)
             table: DataTable[Any] = DataTable(id="history", zebra_stripes=True, cursor_type="row")
             yield table
+
+    @staticmethod
+    def _input(wid: str, value: str, kind: str, tip: str, width: int) -> Input:
+        box = Input(value, id=wid, type=kind, compact=True, tooltip=tip, select_on_focus=True)  # type: ignore[arg-type]
+        box.styles.width = width
+        return box
+
+    def settings(self) -> Settings:
+        """The settings row as numbers (ValueError: a field is not a number)."""
+        fields = {wid: self.query_one(f"#{wid}", Input).value for wid in SETTING_INPUTS}
+        udp = self.query_one("#iperf-udp", Checkbox).value
+        return parse_settings(fields, udp, self.query_one("#iperf-reverse", Checkbox).value)
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
@@ -109,6 +185,12 @@ class MeasureView(Vertical):
             return None
         return src, dst
 
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Enter ends the edit: the keys (p, t, d ...) act again."""
+        event.stop()
+        self.app.set_focus(None)
+
     # --- running --------------------------------------------------------------
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -122,27 +204,35 @@ class MeasureView(Vertical):
         if self.running:
             self.app.notify(f"{self.running} is running: Stop [x] first", severity="warning")
             return
+        try:
+            opts = self.settings()
+        except ValueError as exc:
+            self.app.notify(str(exc), title="settings", severity="error")
+            return
         pair = None
         if what != "pingall":
             pair = self._pair()
             if pair is None:
                 return
+        if what == "doctor" and pair:
+            self._doctor(*pair)
+            return
         self.running = what
         self.cancel = threading.Event()
         self.values = []
         self.query_one("#spark", Sparkline).data = []
         self.query_one("#stop", Button).disabled = False
-        for bid in ("ping", "iperf", "pingall"):
+        for bid in RUN_BUTTONS:
             self.query_one(f"#{bid}", Button).disabled = True
         log = self.query_one("#measure-log", Log)
         if what == "ping" and pair:
-            self._title(f"ping {pair[0]} → {pair[1]}  ({PING_COUNT} × 0.2 s)")
-            log.write_line(f"ping {pair[0]} → {pair[1]}")
-            self._ping(pair[0], pair[1], self.cancel)
+            self._title(f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})")
+            log.write_line(f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})")
+            self._ping(pair[0], pair[1], opts, self.cancel)
         elif what == "iperf" and pair:
-            self._title(f"iperf {pair[0]} → {pair[1]}  ({IPERF_SECONDS:.0f} s TCP)")
-            log.write_line(f"iperf {pair[0]} → {pair[1]}")
-            self._iperf(pair[0], pair[1], self.cancel)
+            self._title(f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})")
+            log.write_line(f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})")
+            self._iperf(pair[0], pair[1], opts, self.cancel)
         else:
             self._title("pingall: every container to every other")
             log.write_line("pingall")
@@ -164,13 +254,30 @@ class MeasureView(Vertical):
         self.values.append(value)
         self.query_one("#spark", Sparkline).data = list(self.values[-200:])
 
+    def _doctor(self, src: str, dst: str) -> None:
+        from .doctor import DoctorScreen
+
+        self.app.push_screen(DoctorScreen(self.engine, src, dst), self._doctor_done)
+
+    def _doctor_done(self, report: Any) -> None:
+        if report is None:
+            return  # closed before it finished, or the run failed (the screen said why)
+        bad = report.first_failure
+        if bad is None:
+            result = Text(f"OK: every hop ({len(report.checks)} checks)", "green")
+        else:
+            result = Text(f"✗ {bad.hop}: {bad.name}", "red")
+        self._history("doctor", f"{report.src}→{report.dst}", result)
+
     @work(thread=True, group="measure")
-    def _ping(self, src: str, dst: str, cancel: threading.Event) -> None:
+    def _ping(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
         def reply(r: Any) -> None:
             self.app.call_from_thread(self._ping_reply, r)
 
         try:
-            res = self.engine.ping(src, dst, count=PING_COUNT, interval=0.2, on_reply=reply, cancel=cancel)
+            res = self.engine.ping(
+                src, dst, count=opts.ping_count, interval=opts.ping_interval, on_reply=reply, cancel=cancel
+            )
         except Exception as exc:  # noqa: BLE001 - shown, the UI keeps running
             self.app.call_from_thread(self._failed, "ping", f"{src}→{dst}", str(exc))
             return
@@ -193,12 +300,21 @@ class MeasureView(Vertical):
             )
 
     @work(thread=True, group="measure")
-    def _iperf(self, src: str, dst: str, cancel: threading.Event) -> None:
+    def _iperf(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
         def interval(iv: Any) -> None:
             self.app.call_from_thread(self._iperf_interval, iv)
 
         try:
-            res = self.engine.iperf(src, dst, seconds=IPERF_SECONDS, on_interval=interval, cancel=cancel)
+            res = self.engine.iperf(
+                src,
+                dst,
+                seconds=opts.iperf_seconds,
+                parallel=opts.iperf_parallel,
+                udp=opts.udp,
+                reverse=opts.reverse,
+                on_interval=interval,
+                cancel=cancel,
+            )
         except Exception as exc:  # noqa: BLE001
             self.app.call_from_thread(self._failed, "iperf", f"{src}→{dst}", str(exc))
             return
@@ -245,7 +361,7 @@ class MeasureView(Vertical):
         self.running = ""
         self.cancel = None
         self.query_one("#stop", Button).disabled = True
-        for bid in ("ping", "iperf", "pingall"):
+        for bid in RUN_BUTTONS:
             self.query_one(f"#{bid}", Button).disabled = False
 
     def _done(self, kind: str, path: str, summary: str, cancelled: bool) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.errors import NotReady, StepFailed
+from workbench.doctor_checks import Check, DoctorReport, FixAction, FixOp
+from workbench.errors import BadInput, NotReady, StepFailed
 from workbench.inventory.model import (
     Container,
     HostView,
@@ -161,6 +162,10 @@ class FakeEngine:
     calls: list[str] = field(default_factory=list)
     watcher: FakeWatcher | None = None
     block: threading.Event | None = None  # measurements wait on it (to test Stop)
+    veth_down: bool = False  # the doctor finds host1's veth down and offers a fix
+    doctor_error: str | None = None
+    doctor_delay: float = 0.0
+    last: dict[str, dict[str, Any]] = field(default_factory=dict)  # the options of the last run of each
 
     def __post_init__(self) -> None:
         self.scenarios = {
@@ -417,6 +422,9 @@ class FakeEngine:
         cancel: threading.Event | None = None,
     ) -> PingResult:
         self.calls.append(f"ping:{src}:{dst}")
+        self.last["ping"] = {"count": count, "interval": interval}
+        if not 1 <= count <= 10_000:  # the engine's own bounds (PingOptions.check)
+            raise BadInput(f"bad count {count}: use 1 to 10000")
         if self.measure_error:
             raise NotReady(self.measure_error)
         replies = []
@@ -459,6 +467,9 @@ class FakeEngine:
         cancel: threading.Event | None = None,
     ) -> IperfResult:
         self.calls.append(f"iperf:{src}:{dst}")
+        self.last["iperf"] = {"seconds": seconds, "parallel": parallel, "udp": udp, "reverse": reverse}
+        if not 1 <= parallel <= 16:  # IperfOptions.check
+            raise BadInput(f"bad parallel {parallel}: use 1 to 16 streams")
         if self.measure_error:
             raise NotReady(self.measure_error)
         ivs = []
@@ -471,7 +482,8 @@ class FakeEngine:
             if on_interval:
                 on_interval(iv)
         avg = sum(i.bits_per_second for i in ivs) / max(1, len(ivs))
-        return IperfResult(src, dst, "tcp", float(len(ivs)), avg, avg * 0.99, 0, tuple(ivs))
+        proto = "udp" if udp else "tcp"
+        return IperfResult(src, dst, proto, float(len(ivs)), avg, avg * 0.99, 0, tuple(ivs))
 
     def pingall(
         self,
@@ -494,3 +506,60 @@ class FakeEngine:
                 if on_result:
                     on_result(s, d, res)
         return PingallResult(names, cells, {k: True for k in cells}, "exp1")
+
+    # --- doctor ---------------------------------------------------------------------------
+    def doctor(
+        self,
+        src: str,
+        dst: str,
+        *,
+        probe: bool = True,
+        trace: bool = True,
+        progress: Callable[[str], None] | None = None,
+    ) -> DoctorReport:
+        self.calls.append(f"doctor:{src}:{dst}")
+        say = progress or (lambda _m: None)
+        say("reading the inventory")
+        if self.doctor_delay:
+            time.sleep(self.doctor_delay)
+        if self.doctor_error:
+            raise NotReady(self.doctor_error)
+        say("reading hosts, containers and probing")
+        fix = FixAction(
+            "bring cn-h1-a up on host1",
+            (FixOp("link_up", "host1", "host", "ip link set cn-h1-a up", (("link", "cn-h1-a"),)),),
+        )
+        veth = (
+            Check(
+                "up",
+                "veth cn-h1-a (host1)",
+                "fail",
+                "cn-h1-a is DOWN on host1 (container side: DOWN)",
+                "ip -n cn-host1 link set cn-h1-a up",
+                fix,
+            )
+            if self.veth_down
+            else Check("up", "veth cn-h1-a (host1)", "ok", "cn-h1-a UP, carrier")
+        )
+        checks = (
+            Check("eth0 up", f"container {src} (host1)", "warn" if self.veth_down else "ok", "eth0 UP"),
+            Check("address", f"container {src} (host1)", "ok", "eth0 172.15.42.100/24 in 172.15.42.0/24"),
+            veth,
+            Check("MTU pair", "veth cn-h1-a (host1)", "ok", "both ends MTU 1462"),
+            Check("up", "docker0 (host1)", "ok", "docker0 UP, mtu 1462, 172.15.42.1/24"),
+            Check("ofproto/trace", "OVS br0 (host1)", "ok", "frame leaves by gre0 (tunnelled to 10.0.0.4)"),
+            Check("remote_ip", "tunnel gre0 (host1)", "ok", "remote_ip=10.0.0.4 is host2's underlay address"),
+            Check("address", f"container {dst} (host2)", "ok", "eth0 172.15.42.101/24 in 172.15.42.0/24"),
+            Check(
+                "ping",
+                "end to end",
+                "fail" if self.veth_down else "ok",
+                "84 B 0/2" if self.veth_down else "84 B 2/2, 1462 B DF 2/2",
+            ),
+        )
+        return DoctorReport(src, dst, "host1", "host2", "exp1", checks, seconds=0.4)
+
+    def doctor_fix(self, fix: FixAction) -> str:
+        self.calls.append(f"doctor_fix:{fix.ops[0].kind}")
+        self.veth_down = False
+        return f"{fix.title}: {'; '.join(op.cmd for op in fix.ops)}"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from textual.widgets import Button, DataTable, Label, Sparkline
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Sparkline, Tree
 
 from screens.app import ContainetApp, make_app
 from screens.dialogs import HelpScreen, ScriptScreen
+from screens.doctor import DoctorScreen
 from screens.inventory import HostTree, InventoryView
-from screens.measure import MeasureView
+from screens.measure import MeasureView, parse_settings
 from screens.scenario import ScenariosView
 from screens.widgets.topology import Topology, draw
 
@@ -354,6 +355,141 @@ async def test_measure_needs_two_containers(fake: FakeEngine) -> None:
         assert not any(c.startswith("ping") for c in fake.calls)
 
 
+async def test_parse_settings_defaults_and_errors() -> None:
+    s = parse_settings({"ping-count": "", "ping-interval": " 0.5 "}, udp=True, reverse=False)
+    assert (s.ping_count, s.ping_interval, s.iperf_seconds, s.iperf_parallel) == (10, 0.5, 3.0, 1)
+    assert s.udp and not s.reverse
+    assert s.ping_title() == "10 × 0.5 s" and s.iperf_title() == "3 s UDP"
+    with pytest.raises(ValueError, match="iperf streams: '2.5' is not an integer"):
+        parse_settings({"iperf-parallel": "2.5"}, udp=False, reverse=False)
+
+
+async def _set(pilot, app: ContainetApp, wid: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Type into a settings field as a user does: click, replace, Enter."""
+    await pilot.click(f"#{wid}")
+    box = app.query_one(f"#{wid}", Input)
+    box.value = ""
+    await pilot.press(*text, "enter")
+    assert box.value == text
+
+
+async def test_settings_row_reaches_ping_and_iperf(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:  # the smallest terminal it is made for
+        view = await _measure_ready(pilot, app)
+        for wid in ("ping-count", "ping-interval", "iperf-seconds", "iperf-parallel", "iperf-udp"):
+            widget = app.query_one(f"#{wid}")
+            assert widget.region.height == 1 and widget.region.right <= 80, (wid, widget.region)
+        await _set(pilot, app, "ping-count", "3")
+        await _set(pilot, app, "ping-interval", "0.5")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping" in fake.last)
+        assert fake.last["ping"] == {"count": 3, "interval": 0.5}
+        assert "(3 × 0.5 s)" in str(app.query_one("#live-title", Label).render())
+
+        await _set(pilot, app, "iperf-seconds", "5")
+        await _set(pilot, app, "iperf-parallel", "4")
+        await pilot.click("#iperf-udp")
+        await pilot.click("#iperf-reverse")
+        assert app.query_one("#iperf-udp", Checkbox).value and app.query_one("#iperf-reverse", Checkbox).value
+        await pilot.press("t")
+        await wait_for(pilot, lambda: not view.running and "iperf" in fake.last)
+        assert fake.last["iperf"] == {"seconds": 5.0, "parallel": 4, "udp": True, "reverse": True}
+        assert "5 s UDP, 4 streams, reverse" in str(app.query_one("#live-title", Label).render())
+        assert "UDP" in str(app.query_one("#live-stats", Label).render())
+
+
+async def test_settings_the_engine_refuses_are_shown(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await _measure_ready(pilot, app)
+        await _set(pilot, app, "ping-count", "0")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping:h1-a:h2-a" in fake.calls)
+        assert "✗ bad count 0: use 1 to 10000" in str(app.query_one("#live-stats", Label).render())
+        app.query_one("#iperf-parallel", Input).value = "1e"  # not an integer: refused before the engine
+        seen = len(fake.calls)
+        await pilot.click("#iperf")
+        await pilot.pause()
+        assert not view.running and len(fake.calls) == seen
+
+
+# --- doctor ------------------------------------------------------------------------
+def _doctor(app: ContainetApp) -> DoctorScreen:
+    assert isinstance(app.screen, DoctorScreen)
+    return app.screen
+
+
+async def test_doctor_shows_hops_and_applies_the_fix(fake: FakeEngine) -> None:
+    applied_all(fake)
+    fake.veth_down = True
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _measure_ready(pilot, app)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None)
+        doc = _doctor(app)
+        assert "doctor:h1-a:h2-a" in fake.calls
+        tree = doc.query_one("#doctor-tree", Tree)
+        hops = [str(n.label) for n in tree.root.children]
+        assert hops[0].startswith("! WARN 1. container h1-a") and hops[1].startswith("✗ FAIL 2. veth cn-h1-a")
+        assert all("OK" in h for h in hops[2:-1]) and "FAIL" in hops[-1]
+        assert not tree.root.children[2].is_expanded  # OK hops stay folded
+        await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None)
+        detail = str(doc.query_one("#doctor-detail").render())
+        assert "cn-h1-a is DOWN on host1" in detail and "fix: ip -n cn-host1 link set cn-h1-a up" in detail
+        assert "f applies: bring cn-h1-a up on host1" in detail
+        assert "first broken hop is veth cn-h1-a" in str(doc.query_one("#doctor-summary").render())
+        assert not doc.query_one("#doctor-fix", Button).disabled
+
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "doctor_fix:link_up" in fake.calls)
+        await wait_for(pilot, lambda: doc.report is not None and doc.report.ok and not doc.busy)
+        assert fake.calls.count("doctor:h1-a:h2-a") == 2  # checked again after the fix
+        assert doc.applied == ["bring cn-h1-a up on host1: ip link set cn-h1-a up"]
+        assert "every hop is OK" in str(doc.query_one("#doctor-summary").render())
+        assert doc.query_one("#doctor-fix", Button).disabled  # nothing left to fix
+
+        await pilot.press("p")  # a dialog is open: nothing starts behind it
+        assert not any(c.startswith("ping") for c in fake.calls)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        table = app.query_one("#history", DataTable)
+        assert table.row_count == 1 and str(table.get_row_at(0)[1]) == "doctor"
+        assert "OK: every hop" in str(table.get_row_at(0)[3])
+
+
+async def test_doctor_error_and_close_while_running(fake: FakeEngine) -> None:
+    applied_all(fake)
+    fake.doctor_error = "container h2-a is not running (or has no address)"
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _measure_ready(pilot, app)
+        await pilot.click("#doctor")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, DoctorScreen)
+                and "not running" in str(app.screen.query_one("#doctor-summary").render())
+            ),
+        )
+        assert _doctor(app).query_one("#doctor-fix", Button).disabled
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        assert app.query_one("#history", DataTable).row_count == 0
+
+        fake.doctor_error = None
+        fake.doctor_delay = 0.5
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen))
+        await pilot.press("escape")  # closed before the report arrives: it is dropped quietly
+        await pilot.pause(0.8)
+        assert not isinstance(app.screen, DoctorScreen) and app.is_running
+        assert fake.calls.count("doctor:h1-a:h2-a") == 2
+
+
 # --- keys, help, palette, cli ------------------------------------------------------
 async def test_bindings_follow_the_tab(fake: FakeEngine) -> None:
     app = make_app(fake)
@@ -388,7 +524,7 @@ async def test_command_palette_has_every_action(fake: FakeEngine) -> None:
         for name in fake.scenarios:
             for verb in ("next step", "back one step", "run all", "undo", "export script"):
                 assert f"{name}: {verb}" in titles
-        for what in ("ping", "iperf", "pingall", "stop"):
+        for what in ("ping", "iperf", "pingall", "doctor", "stop"):
             assert f"Measure: {what}" in titles
         cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "exp2: run all")
         cmd.callback()

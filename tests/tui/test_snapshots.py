@@ -6,6 +6,7 @@ Update after a deliberate UI change: pytest tests/tui/test_snapshots.py --snapsh
 from __future__ import annotations
 
 from screens.app import make_app
+from screens.doctor import DoctorScreen
 from screens.measure import MeasureView
 from screens.scenario import ScenariosView
 
@@ -79,5 +80,21 @@ def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: app.snap is not None)
         await pilot.press("question_mark")
         await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_doctor_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    fake = _applied()
+    fake.veth_down = True
+    app = make_app(fake)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        await wait_for(pilot, lambda: len(view._names) == 2)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None)
+        await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,224 @@
+"""The path doctor: Engine.doctor(src, dst) hop by hop in a tree, the evidence and
+fix of the highlighted check, and a button that applies the fix (Engine.doctor_fix)
+and checks again. The judging is all in workbench.doctor*; this only shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static, Tree
+
+STATUS_STYLE = {"ok": "green", "warn": "bold yellow", "fail": "bold red"}
+STATUS_MARK = {"ok": "✔ OK  ", "warn": "! WARN", "fail": "✗ FAIL"}
+
+
+def status_text(status: str) -> Text:
+    return Text(STATUS_MARK.get(status, status.upper()), STATUS_STYLE.get(status, ""))
+
+
+def hop_label(n: int, hop: str, status: str) -> Text:
+    text = status_text(status)
+    text.append(f" {n}. ")
+    text.append(hop, "bold")
+    return text
+
+
+def check_label(check: Any) -> Text:
+    text = status_text(check.status)
+    text.append(f" {check.name}: ", "bold")
+    text.append(check.evidence, "" if check.status == "ok" else STATUS_STYLE.get(check.status, ""))
+    return text
+
+
+def chosen_fix(report: Any, check: Any | None) -> Any | None:
+    """The fix the button applies: the highlighted check's, else the first failure's."""
+    if check is not None and getattr(check, "fix", None) is not None:
+        return check
+    first = report.first_failure if report is not None else None
+    return first if first is not None and first.fix is not None else None
+
+
+class DoctorScreen(ModalScreen[Any]):
+    """Runs the doctor on open; dismisses with the last report (None if there is none)."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close"),
+        Binding("f", "fix", "Apply fix"),
+        Binding("r", "rerun", "Run again"),
+    ]
+
+    def __init__(self, engine: Any, src: str, dst: str) -> None:
+        super().__init__()
+        self.engine = engine
+        self.src = src
+        self.dst = dst
+        self.report: Any = None
+        self.busy = ""
+        self.applied: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="doctor-box"):
+            yield Label(Text(f"doctor {self.src} → {self.dst}", "bold"), id="doctor-title")
+            yield Label("", id="doctor-summary")
+            tree: Tree[Any] = Tree("path", id="doctor-tree")
+            tree.show_root = False
+            yield tree
+            with VerticalScroll(id="doctor-detail-box"):
+                yield Static("", id="doctor-detail")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply fix (f)", id="doctor-fix", variant="success", disabled=True)
+                yield Button("Run again (r)", id="doctor-rerun", variant="primary")
+                yield Button("Close (esc)", id="doctor-close")
+
+    def on_mount(self) -> None:
+        self.run_doctor()
+
+    # --- running ------------------------------------------------------------------
+    def run_doctor(self) -> None:
+        if self.busy:
+            return
+        self._busy("walking the path…")
+        self._diagnose()
+
+    @work(thread=True, group="doctor", exclusive=True)
+    def _diagnose(self) -> None:
+        def progress(msg: str) -> None:
+            self.app.call_from_thread(self._busy, f"{msg}…")
+
+        try:
+            report = self.engine.doctor(self.src, self.dst, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - shown in the screen
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._show, report)
+
+    @work(thread=True, group="doctor", exclusive=True)
+    def _apply(self, fix: Any) -> None:
+        try:
+            summary = self.engine.doctor_fix(fix)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._failed, f"fix failed: {exc}")
+            return
+        self.app.call_from_thread(self._fixed, summary)
+
+    def _busy(self, text: str) -> None:
+        self.busy = text
+        self._summary(Text(text, "bold yellow"))
+        self._buttons()
+
+    def _failed(self, error: str) -> None:
+        self.busy = ""
+        self._summary(Text(f"✗ {error}", "bold red"))
+        self._buttons()
+
+    def _fixed(self, summary: str) -> None:
+        self.busy = ""
+        self.applied.append(summary)
+        self.app.notify(summary, title="doctor: fix applied")
+        self.run_doctor()  # check again: the fix has to show in the facts
+
+    # --- drawing ------------------------------------------------------------------
+    def _summary(self, text: Text) -> None:
+        if self.is_attached:
+            self.query_one("#doctor-summary", Label).update(text)
+
+    def _show(self, report: Any) -> None:
+        if not self.is_attached:
+            return  # closed while it ran
+        self.busy = ""
+        self.report = report
+        bad = report.first_failure
+        style = "bold green" if bad is None else "bold red"
+        self._summary(Text(f"{report.summary}  ({report.seconds:.1f} s)", style))
+        tree = self.query_one("#doctor-tree", Tree)
+        tree.clear()
+        first_bad_line = None
+        for n, hop in enumerate(report.hops, 1):
+            status = report.hop_status(hop)
+            node = tree.root.add(hop_label(n, hop, status), data=hop, expand=status != "ok")
+            if status != "ok" and first_bad_line is None:
+                first_bad_line = node
+            for check in report.hop_checks(hop):
+                has_fix = bool(check.fix_command)
+                leaf = node.add(check_label(check), data=check, expand=True, allow_expand=has_fix)
+                if has_fix:
+                    fix = Text.assemble(("fix: ", "bold green"), (check.fix_command, "green"))
+                    leaf.add_leaf(fix, data=check)
+                if check is bad:
+                    first_bad_line = leaf
+        tree.root.expand()
+        target = first_bad_line or (tree.root.children[0] if tree.root.children else None)
+        self._detail(target.data if target is not None else None)
+        if target is not None:
+            self.call_after_refresh(tree.move_cursor, target)  # lines exist once it is laid out
+        self._buttons()
+
+    def _detail(self, check: Any | None) -> None:
+        """What the highlighted line says: a check's evidence and fix, or a hop's tally."""
+        if not self.is_attached:
+            return
+        text = Text()
+        if isinstance(check, str) and self.report is not None:
+            checks = self.report.hop_checks(check)
+            text.append_text(status_text(self.report.hop_status(check)))
+            text.append(f" {check}: ", "bold")
+            tally = {s: sum(c.status == s for c in checks) for s in ("ok", "warn", "fail")}
+            text.append(", ".join(f"{n} {s.upper()}" for s, n in tally.items() if n))
+            text.append("\n↑↓ to a check for its evidence and fix\n", "dim")
+            check = None
+        elif check is None:
+            text.append("no report yet\n", "dim")
+        else:
+            text.append_text(status_text(check.status))
+            text.append(f" {check.hop} · {check.name}\n", "bold")
+            text.append(f"{check.evidence}\n")
+            if check.fix_command:
+                text.append("fix: ", "bold green")
+                text.append(f"{check.fix_command}\n", "green")
+        pick = chosen_fix(self.report, check)
+        if pick is not None:
+            text.append("f applies: ", "bold")
+            text.append(pick.fix.title)
+        self.query_one("#doctor-detail", Static).update(text)
+        self._buttons()
+
+    def _buttons(self) -> None:
+        if not self.is_attached:
+            return
+        tree = self.query_one("#doctor-tree", Tree)
+        node = tree.cursor_node
+        pick = chosen_fix(self.report, node.data if node is not None else None)
+        self.query_one("#doctor-fix", Button).disabled = bool(self.busy) or pick is None
+        self.query_one("#doctor-rerun", Button).disabled = bool(self.busy)
+
+    @on(Tree.NodeHighlighted, "#doctor-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+        if self.report is not None:
+            self._detail(event.node.data)
+
+    # --- actions ------------------------------------------------------------------
+    @on(Button.Pressed, "#doctor-fix")
+    def action_fix(self) -> None:
+        if self.busy or self.report is None:
+            return
+        node = self.query_one("#doctor-tree", Tree).cursor_node
+        pick = chosen_fix(self.report, node.data if node is not None else None)
+        if pick is None:
+            self.app.notify("this report offers no fix", severity="warning")
+            return
+        self._busy(f"applying: {pick.fix.title}…")
+        self._apply(pick.fix)
+
+    @on(Button.Pressed, "#doctor-rerun")
+    def action_rerun(self) -> None:
+        self.run_doctor()
+
+    @on(Button.Pressed, "#doctor-close")
+    def action_close(self) -> None:
+        self.dismiss(self.report)
