@@ -1,14 +1,20 @@
 """The TUI on the real lab: apply exp1 from the Scenarios panel, watch the
-containers appear in the inventory from events (no refresh key), ping."""
+containers appear in the inventory from events (no refresh key), ping; the
+doctor finds a veth taken down behind the app's back and its fix repairs it."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
+from textual.widgets import DataTable, Select
 
 from screens.app import make_app
+from screens.doctor import DoctorScreen
 from screens.inventory import HostTree
 from screens.measure import MeasureView
 from screens.scenario import ScenariosView
+from workbench.marks import host_veth
 
 from .conftest import wait_for
 
@@ -66,3 +72,40 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
         stats = str(app.query_one("#live-stats").render())
         assert "replies" in stats and "loss" in stats, stats
         assert len(view.values) > 0
+
+
+async def test_doctor_finds_a_downed_veth_and_its_fix_repairs_it(engine) -> None:  # type: ignore[no-untyped-def]
+    engine.apply("exp1")
+    host1 = next(h for h in engine.hosts() if h.name == "host1")
+    veth = host_veth("h1-a")
+    # break the path in this run's own lab: h1-a's host side goes down
+    subprocess.run(["ip", "-n", host1.netns, "link", "set", veth, "down"], check=True, timeout=10)
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None, timeout=20)
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        await wait_for(pilot, lambda: {"h1-a", "h2-a"} <= set(view._names), timeout=10)
+        app.query_one("#src", Select).value = "h1-a"
+        app.query_one("#dst", Select).value = "h2-a"
+        await pilot.press("d")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None, timeout=30
+        )
+        doc = app.screen
+        assert isinstance(doc, DoctorScreen)
+        bad = doc.report.first_failure
+        assert bad is not None and veth in bad.hop and bad.fix is not None, doc.report.summary
+        assert "✗ FAIL" in str(doc.query_one("#doctor-detail").render())
+
+        await pilot.press("f")  # Engine.doctor_fix, then the doctor runs again
+        await wait_for(pilot, lambda: bool(doc.applied) and not doc.busy and doc.report.ok, timeout=30)
+        assert "every hop is OK" in str(doc.query_one("#doctor-summary").render())
+        state = subprocess.run(
+            ["ip", "-n", host1.netns, "-o", "link", "show", veth], capture_output=True, text=True, timeout=10
+        ).stdout
+        assert "state UP" in state or ",UP" in state, state
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        table = app.query_one("#history", DataTable)
+        assert str(table.get_row_at(table.row_count - 1)[1]) == "doctor"
