@@ -313,7 +313,8 @@ class FakeEngine:
                 time.sleep(self.step_delay)
             done.append(i)
             if i == self.fail_at:
-                emit(StepEvent(i, step, "failed", "RTNETLINK answers: File exists"))
+                # a fixed duration: the time column of a snapshot must not depend on load
+                emit(StepEvent(i, step, "failed", "RTNETLINK answers: File exists", seconds=0.01))
                 for j in reversed(done):
                     st[j] = False
                     emit(StepEvent(j, plan.steps[j], "rolled-back"))
