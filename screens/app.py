@@ -381,7 +381,7 @@ class ContainetApp(App[None]):
         if view is None:
             return
         if scenario:
-            view.select(scenario)
+            await view.select(scenario)
         panel = view.current
         if panel is not None:
             panel.load()
@@ -396,13 +396,13 @@ class ContainetApp(App[None]):
         elif tries > 0:
             self.set_timer(0.1, lambda: self._step_when_loaded(what, panel, tries - 1))
 
-    def action_prev_scenario(self) -> None:
+    async def action_prev_scenario(self) -> None:
         if self.scenarios_view is not None:
-            self.scenarios_view.cycle(-1)
+            await self.scenarios_view.cycle(-1)
 
-    def action_next_scenario(self) -> None:
+    async def action_next_scenario(self) -> None:
         if self.scenarios_view is not None:
-            self.scenarios_view.cycle(1)
+            await self.scenarios_view.cycle(1)
 
     def action_export(self, scenario: str | None = None) -> None:
         name = scenario or (self._panel().scenario if self._panel() else None)

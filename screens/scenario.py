@@ -290,40 +290,54 @@ class ScenarioPanel(Vertical):
 
 
 class ScenariosView(Vertical):
-    """A tab per scenario."""
+    """A tab per scenario; a scenario's panel is built when its tab is first opened."""
 
     def __init__(self, engine: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine = engine
+        self.panels: dict[str, ScenarioPanel] = {}
+        self._mounting: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
+        names = list(self.engine.scenarios)
         with TabbedContent(id="scenario-tabs"):
-            for name in self.engine.scenarios:
-                with TabPane(name, id=f"sc-{name}"):
-                    yield ScenarioPanel(self.engine, name, id=f"panel-{name}")
+            for n, name in enumerate(names):
+                if n == 0:  # the tab that shows first
+                    self.panels[name] = ScenarioPanel(self.engine, name, id=f"panel-{name}")
+                    with TabPane(name, id=f"sc-{name}"):
+                        yield self.panels[name]
+                else:
+                    yield TabPane(name, id=f"sc-{name}")
 
     @property
     def current(self) -> ScenarioPanel | None:
         tabs = self.query_one("#scenario-tabs", TabbedContent)
         if not tabs.active:
             return None
-        return self.query_one(f"#panel-{tabs.active.removeprefix('sc-')}", ScenarioPanel)
+        return self.panels.get(tabs.active.removeprefix("sc-"))
 
-    def select(self, name: str) -> None:
+    async def panel(self, name: str) -> ScenarioPanel:
+        """The scenario's panel, mounted (on first use) before it is returned."""
+        if name not in self.panels:
+            self.panels[name] = ScenarioPanel(self.engine, name, id=f"panel-{name}")
+            self._mounting[name] = self.query_one(f"#sc-{name}", TabPane).mount(self.panels[name])
+        if name in self._mounting:
+            await self._mounting[name]
+        return self.panels[name]
+
+    async def select(self, name: str) -> None:
         self.query_one("#scenario-tabs", TabbedContent).active = f"sc-{name}"
-        panel = self.current
-        if panel:
-            panel.load()
+        (await self.panel(name)).load()
 
-    def cycle(self, delta: int) -> None:
+    async def cycle(self, delta: int) -> None:
         names = list(self.engine.scenarios)
         panel = self.current
         at = names.index(panel.scenario) if panel else 0
-        self.select(names[(at + delta) % len(names)])
+        await self.select(names[(at + delta) % len(names)])
 
     @on(TabbedContent.TabActivated, "#scenario-tabs")
-    def _activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _activated(self, event: TabbedContent.TabActivated) -> None:
         event.stop()
-        panel = self.current
-        if panel:
-            panel.load()
+        name = (event.pane.id or "").removeprefix("sc-")
+        if name in self.engine.scenarios:
+            (await self.panel(name)).load()
