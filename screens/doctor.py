@@ -45,7 +45,7 @@ def chosen_fix(report: Any, check: Any | None) -> Any | None:
 
 
 class DoctorScreen(ModalScreen[Any]):
-    """Runs the doctor on open; dismisses with the last report (None if there is none)."""
+    """Runs the doctor on open (or shows a report it is given); dismisses with the last report."""
 
     BINDINGS = [
         Binding("escape,q", "close", "Close"),
@@ -53,12 +53,13 @@ class DoctorScreen(ModalScreen[Any]):
         Binding("r", "rerun", "Run again"),
     ]
 
-    def __init__(self, engine: Any, src: str, dst: str) -> None:
+    def __init__(self, engine: Any, src: str, dst: str, report: Any = None) -> None:
         super().__init__()
         self.engine = engine
         self.src = src
         self.dst = dst
         self.report: Any = None
+        self._given = report
         self.busy = ""
         self.applied: list[str] = []
 
@@ -77,7 +78,10 @@ class DoctorScreen(ModalScreen[Any]):
                 yield Button("Close (esc)", id="doctor-close")
 
     def on_mount(self) -> None:
-        self.run_doctor()
+        if self._given is not None:
+            self._show(self._given)  # from the history: as it was then (r runs it again)
+        else:
+            self.run_doctor()
 
     # --- running ------------------------------------------------------------------
     def run_doctor(self) -> None:

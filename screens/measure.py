@@ -107,6 +107,7 @@ class MeasureView(Vertical):
         self.values: list[float] = []
         self._names: tuple[str, ...] = ()
         self.clock = lambda: time.strftime("%H:%M:%S")  # history time stamps (tests pin it)
+        self.reports: dict[str, Any] = {}  # history row key -> the doctor report it shows
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -267,7 +268,18 @@ class MeasureView(Vertical):
             result = Text(f"OK: every hop ({len(report.checks)} checks)", "green")
         else:
             result = Text(f"✗ {bad.hop}: {bad.name}", "red")
-        self._history("doctor", f"{report.src}→{report.dst}", result)
+        result.append(" (enter: open)", "dim")
+        key = self._history("doctor", f"{report.src}→{report.dst}", result)
+        self.reports[key] = report
+
+    @on(DataTable.RowSelected, "#history")
+    def _reopen(self, event: DataTable.RowSelected) -> None:
+        report = self.reports.get(str(event.row_key.value))
+        if report is not None:
+            from .doctor import DoctorScreen
+
+            screen = DoctorScreen(self.engine, report.src, report.dst, report=report)
+            self.app.push_screen(screen, lambda new: None if new is report else self._doctor_done(new))
 
     @work(thread=True, group="measure")
     def _ping(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
@@ -377,7 +389,9 @@ class MeasureView(Vertical):
         self.query_one("#measure-log", Log).write_line(f"! {error}")
         self._history(kind, path, Text(f"✗ {error}", "red"))
 
-    def _history(self, kind: str, path: str, result: Text) -> None:
+    def _history(self, kind: str, path: str, result: Text) -> str:
         table = self.query_one("#history", DataTable)
-        table.add_row(self.clock(), kind, path, result)
+        key = str(table.row_count)
+        table.add_row(self.clock(), kind, path, result, key=key)
         table.move_cursor(row=table.row_count - 1)
+        return key

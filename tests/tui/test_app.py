@@ -460,6 +460,15 @@ async def test_doctor_shows_hops_and_applies_the_fix(fake: FakeEngine) -> None:
         assert table.row_count == 1 and str(table.get_row_at(0)[1]) == "doctor"
         assert "OK: every hop" in str(table.get_row_at(0)[3])
 
+        # the history row opens that report again, as it was (no new run); closing adds nothing
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None)
+        assert _doctor(app).report is doc.report and fake.calls.count("doctor:h1-a:h2-a") == 2
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        assert table.row_count == 1
+
 
 async def test_doctor_error_and_close_while_running(fake: FakeEngine) -> None:
     applied_all(fake)
