@@ -6,6 +6,8 @@ containet=1 so cleanup can tell ours from anything else.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ovs.db import idl
 from ovsdbapp.backend.ovs_idl import connection
 from ovsdbapp.schema.open_vswitch import impl_idl
 
@@ -196,6 +199,29 @@ def pids_using(run_dir: Path) -> list[int]:
     return found
 
 
+#: the tables containet reads and writes; the client mirrors only these
+TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror")
+
+
+def _schema_helper() -> idl.SchemaHelper | None:
+    """The schema from the installed package file, parsed with the C json module.
+
+    Fetching it from the server goes through the OVS library's pure-Python JSON
+    parser, which was most of the time a snapshot took. Our databases are created
+    from this very file, and a system OVS comes from the same package; without
+    the file, ovsdbapp fetches the schema from the server as usual."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        try:
+            _SCHEMA = json.loads(SCHEMA.read_text())
+        except (OSError, ValueError):
+            return None
+    return idl.SchemaHelper(schema_json=copy.deepcopy(_SCHEMA))
+
+
+_SCHEMA: dict[str, Any] | None = None
+
+
 class Ovs:
     """ovsdbapp API on one host's database."""
 
@@ -205,7 +231,9 @@ class Ovs:
         if remote.startswith("unix:") and not os.path.exists(sock):
             raise NotReady(f"Open vSwitch database {sock} is not there: is the lab up?")
         try:
-            idl = connection.OvsdbIdl.from_server(remote, "Open_vSwitch")
+            idl = connection.OvsdbIdl.from_server(
+                remote, "Open_vSwitch", helper=_schema_helper(), helper_tables=TABLES
+            )
             self._conn = connection.Connection(idl=idl, timeout=timeout)
             # ovsdbapp keeps its connection on the class, so that a second
             # OVS instance would silently reuse the first one's: one class each.
