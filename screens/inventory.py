@@ -24,6 +24,8 @@ def container_label(c: Container) -> Text:
     if c.vlan is not None:
         text.append(f" vlan {c.vlan}", "yellow")
     text.append(f" → {c.attached_to or 'not attached'}", "cyan" if c.attached_to else "red")
+    if c.cap_mbit:
+        text.append(f" cap {c.cap_mbit:g} Mbit/s", "magenta")
     if not ok:
         text.append(f" {c.status}", "red")
     return text
@@ -88,6 +90,8 @@ class HostTree(Tree[str]):
                     t.append(f" tag {p.tag}", "yellow")
                 if p.remote_ip:
                     t.append(f" remote_ip {p.remote_ip}", "bold yellow")
+                if p.qos_mbit:
+                    t.append(f" qos {p.qos_mbit:g} Mbit/s", "magenta")
                 node.add_leaf(t)
         cnode = self.root.add(Text(f"containers ({len(containers)})", "dim"), expand=True)
         for c in containers:
