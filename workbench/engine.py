@@ -429,8 +429,9 @@ class Engine:
         return recollect(snap, what, self.hosts(), lab_line=self.lab_status())
 
     # --- measurements ---------------------------------------------------------
-    # The logic is in workbench.measure; these resolve names and delegate. Callbacks
-    # are called from worker threads; `cancel` ends a run within ~1 s, partial result.
+    # The logic is in workbench.measure; these resolve names and delegate. ping and
+    # pingall call their callbacks in the calling thread, iperf from a reader thread:
+    # call them from a worker; `cancel` ends a run within ~1 s, partial result.
     def _running(self, who: str, snap: Snapshot) -> Any:
         found = self.resolve(who, snap)
         if found.status != "running" or not found.pid or not found.ip:

@@ -41,6 +41,7 @@ from typing import Any
 from ..errors import BadInput, WorkbenchError
 from ..host import Place
 from ..marks import RUN_DIR
+from ..ovs import pid_alive
 from .iperf_data import (
     IperfInterval,
     IperfResult,
@@ -124,16 +125,6 @@ def _start_ticks(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _register(pid: int) -> Path | None:
     REGISTRY.mkdir(parents=True, exist_ok=True)
     path = REGISTRY / f"{pid}.json"
@@ -153,7 +144,7 @@ def reap_stale() -> list[int]:
         except (OSError, ValueError):
             entry.unlink(missing_ok=True)
             continue
-        if _alive(int(rec["owner"])):
+        if pid_alive(int(rec["owner"])):
             continue
         pid = int(rec["pid"])
         if _start_ticks(pid) is not None and _start_ticks(pid) == rec.get("ticks"):
