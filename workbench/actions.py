@@ -22,6 +22,7 @@ from .marks import (
     LABEL_HOST,
     LABEL_NAME,
     MARK_VALUE,
+    OVS_MARK,
     docker_name,
     host_veth,
 )
@@ -107,6 +108,7 @@ def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
         why=why,
         commands=(
             Cmd("host", f"ip link add {name} type bridge"),
+            Cmd("host", f"ip link set {name} alias {IPT_COMMENT}"),  # containet's mark
             Cmd("host", f"ip addr add {address} dev {name}"),
             Cmd("host", f"ip link set {name} up"),
         ),
@@ -141,7 +143,8 @@ def ovs_bridge(host: str, name: str, *, why: str, datapath: str = "netdev") -> S
         if ovs.is_ours("Bridge", name):  # a bridge that was there before stays
             ovs.del_bridge(name)
 
-    dp = f" -- set bridge {name} datapath_type={datapath}" if datapath != "system" else ""
+    dp = f" datapath_type={datapath}" if datapath != "system" else ""
+    dp = f" -- set bridge {name}{dp} external_ids:{OVS_MARK}={MARK_VALUE}"
     return Step(
         id=f"{host}/ovs:{name}",
         host=host,
@@ -487,7 +490,7 @@ def container_plumb(
         cmds.append(Cmd("ovs", f"ovs-vsctl add-port {attach.bridge} {veth}{tag}"))
     else:
         cmds.append(Cmd("host", f"ip link set {veth} master {attach.bridge}"))
-    cmds.append(Cmd("host", f"ip link set {veth} up"))
+    cmds.append(Cmd("host", f"ip link set {veth} alias {IPT_COMMENT} up"))
     where = f"OVS {attach.bridge}" + (f" VLAN {spec.vlan}" if spec.vlan is not None else "")
     return Step(
         id=f"{host}/plumb:{spec.name}",

@@ -226,3 +226,23 @@ def test_bad_tunrc_changes_nothing(
     assert len(err) == 1 and f"{tmp_path}/host2_tunrc: " in err[0] and message in err[0]
     assert normalized(engine.snapshot()) == before
     assert engine.active() is None
+
+
+@pytest.mark.parametrize("name", ["exp1", "exp3"])
+def test_the_exported_script_builds_what_the_engine_builds(engine: Engine, tmp_path: Path, name: str) -> None:
+    """`scenario export` is a real script: run by bash, the plan verifies; the
+    engine's undo then takes everything back (the script marks what it makes)."""
+    import subprocess
+
+    before = normalized(engine.snapshot())
+    script = tmp_path / f"{name}.sh"
+    script.write_text(engine.export(name))
+    try:
+        out = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-500:]
+        assert all(engine.status(name))
+        assert container_ping("h1-a", "172.15.42.101")
+    finally:
+        with engine.context() as ctx:
+            engine.plan(name).undo(ctx)
+    assert normalized(engine.snapshot()) == before
