@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -42,3 +44,31 @@ def container_ping(name: str, dst: str, *, size: int = 56, df: bool = False, cou
         argv += ["-M", "do"]
     out = subprocess.run([*argv, dst], capture_output=True, text=True, timeout=20)
     return out.returncode == 0 and f"{count} received" in out.stdout
+
+
+NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers": []}
+
+
+def leftovers(instance: str, docker_host: str | None = None) -> dict[str, list[str]]:
+    """Everything that carries an instance's mark, found without the project's code:
+    namespaces by name, live processes started on its run directory, containers by label."""
+    prefix, run = f"cn-{instance}-", f"/run/containet/{instance}/"
+    netns = "/var/run/netns"
+    ns = sorted(n for n in os.listdir(netns) if n.startswith(prefix)) if os.path.isdir(netns) else []
+    procs = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if run.encode() in cmd and state != "Z":
+            procs.append(pid)
+    argv = ["docker"] + (["-H", docker_host] if docker_host else [])
+    out = subprocess.run(
+        [*argv, "ps", "-aq", "--filter", f"label=containet={instance}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.split()
+    return {"namespaces": ns, "processes": procs, "containers": out}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tests_support as support
 
 INSTANCE = os.environ["CONTAINET_INSTANCE"]  # set by conftest
 
@@ -34,29 +35,11 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def leftovers() -> dict[str, list[str]]:
-    """Everything that carries this instance's mark, found without the project's code."""
-    ns = (
-        sorted(n for n in os.listdir("/var/run/netns") if n.startswith(NS))
-        if os.path.isdir("/var/run/netns")
-        else []
-    )
-    procs = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            continue
-        if f"{RUN}/".encode() in cmd and state != "Z":
-            procs.append(pid)
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=containet={LC}"], capture_output=True, text=True
-    ).stdout.split()
-    return {"namespaces": ns, "processes": procs, "containers": out}
+def leftovers(docker_host: str | None = None) -> dict[str, list[str]]:
+    return support.leftovers(LC, docker_host)
 
 
-NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers": []}
+NOTHING = support.NOTHING
 
 
 @pytest.fixture

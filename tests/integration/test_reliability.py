@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tests_support as support
 from tests_support import normalized
 
 from workbench.engine import Engine
@@ -47,29 +48,10 @@ def cli(
 
 
 def leftovers(docker_host: str | None = None) -> dict[str, list[str]]:
-    """What carries this instance's mark, found without the project's code."""
-    ns = (
-        sorted(n for n in os.listdir("/var/run/netns") if n.startswith(NS))
-        if os.path.isdir("/var/run/netns")
-        else []
-    )
-    procs = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            continue
-        if f"{RUN}/".encode() in cmd and state != "Z":
-            procs.append(pid)
-    argv = ["docker"] + (["-H", docker_host] if docker_host else [])
-    out = subprocess.run(
-        [*argv, "ps", "-aq", "--filter", f"label=containet={RL}"], capture_output=True, text=True, timeout=30
-    ).stdout.split()
-    return {"namespaces": ns, "processes": procs, "containers": out}
+    return support.leftovers(RL, docker_host)
 
 
-NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers": []}
+NOTHING = support.NOTHING
 
 
 @pytest.fixture
