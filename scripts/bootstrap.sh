@@ -13,7 +13,7 @@ job=${1:-demo}
 
 APT=(openvswitch-switch docker.io iperf3 libiperf0 busybox-static iptables iproute2 iputils-ping
      procps util-linux python3 python3-venv python3-dev gcc tmux ethtool)
-[ "$job" = test ] && APT+=(chromium)
+[ "$job" = test ] && APT+=(chromium vagrant)
 VENV=${CONTAINET_VENV:-.venv}
 
 say() { printf '\033[1m[containet]\033[0m %s\n' "$*"; }
@@ -79,6 +79,8 @@ case "$job" in
         ruff check workbench scenarios screens tests bench
         mypy workbench
         lint-imports
+        say "Vagrantfile: vagrant validate (HOSTS=2 and HOSTS=8)"
+        for n in 2 8; do HOSTS=$n VAGRANT_HOME=/tmp/containet-vagrant vagrant validate --ignore-provider >/dev/null; done
         say "tests: unit, integration (real lab), tui"
         set +e
         python -m pytest -q -p no:cacheprovider --durations=10 tests
