@@ -75,7 +75,12 @@ def _system_ovs(sock: Path) -> list[Item]:
                 items.append(
                     Item(f"system OVS bridge {row['name']}", partial(_del_bridge, sock, row["name"]))
                 )
-        marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items}
+        for row in ovs.rows("Manager", ["target", "external_ids"]):
+            if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
+                items.append(
+                    Item(f"system OVS manager {row['target']}", partial(_del_manager, sock, row["target"]))
+                )
+        marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items if " bridge " in i.what}
         for row in ovs.rows("Port", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 br = ovs.port_bridge(row["name"])
@@ -92,6 +97,14 @@ def _del_bridge(sock: Path, name: str) -> None:
     ovs = Ovs(f"unix:{sock}", timeout=3)
     try:
         ovs.del_bridge(name)
+    finally:
+        ovs.close()
+
+
+def _del_manager(sock: Path, target: str) -> None:
+    ovs = Ovs(f"unix:{sock}", timeout=3)
+    try:
+        ovs.api.remove_manager(target).execute(check_error=True)
     finally:
         ovs.close()
 

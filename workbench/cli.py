@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import __version__, cleanup
 from .engine import Engine
-from .errors import WorkbenchError
+from .errors import BadInput, WorkbenchError
 from .inventory.model import Snapshot
 from .steps import StepEvent
 
@@ -95,6 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="inventory of hosts, bridges, ports, tunnels, containers")
     st.add_argument("--json", action="store_true")
+    st.add_argument(
+        "--peer",
+        action="append",
+        metavar="NAME=tcp:IP:PORT",
+        help="real mode: also show a peer host's OVS side (it must `share` its database)",
+    )
+    sh = sub.add_parser(
+        "share", help="real mode: share this host's OVS database with the peer (read it with --peer)"
+    )
+    sh.add_argument("--listen", metavar="IP", help="this host's address on the private network")
+    sh.add_argument("--stop", action="store_true", help="stop sharing")
 
     cl = sub.add_parser("clean", help="remove everything carrying containet's mark")
     cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
@@ -209,8 +220,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(engine.lab_status())
     elif args.cmd == "status":
-        snap = engine.snapshot()
+        snap = engine.snapshot(args.peer)
         print(json.dumps(snap.to_dict(), indent=2) if args.json else render_status(snap))
+    elif args.cmd == "share":
+        if not args.stop and not args.listen:
+            raise BadInput("share needs --listen IP (this host's private address) or --stop")
+        print(engine.share(None if args.stop else args.listen))
     elif args.cmd == "clean":
         sysovs = Path(args.ovs_db.removeprefix("unix:")) if args.ovs_db else None
         items = cleanup.clean(dry_run=args.dry_run, progress=lambda m: print(f"  {m}"), system_ovs=sysovs)

@@ -171,8 +171,32 @@ class Engine:
                     "start it (systemctl start openvswitch-switch) and retry"
                 )
 
-    def snapshot(self) -> Snapshot:
-        return collect_snapshot(self.hosts(), self.mode, self.lab_status())
+    def snapshot(self, peers: list[str] | None = None) -> Snapshot:
+        """The inventory; in real mode `peers` ('host2=tcp:10.0.0.4:6640') adds the
+        OVS side of other hosts that share their database (see workbench.peer)."""
+        snap = collect_snapshot(self.hosts(), self.mode, self.lab_status())
+        if not peers:
+            return snap
+        from dataclasses import replace as dc_replace
+
+        from . import peer
+
+        views = tuple(peer.peer_view(*peer.parse_peer(p)) for p in peers)
+        errors = tuple(f"{v.name}: {v.error}" for v in views if not v.reachable)
+        return dc_replace(snap, hosts=snap.hosts + views, errors=snap.errors + errors)
+
+    def share(self, listen: str | None) -> str:
+        """Real mode: share (listen=IP) or stop sharing (None) this host's OVSDB."""
+        from . import peer
+
+        if self.mode != "real":
+            raise BadInput("share is for real mode (--real): lab hosts see each other already")
+        self.require_lab()
+        host = self.hosts()[0]
+        if listen is None:
+            gone = peer.unshare(host)
+            return f"stopped sharing ({', '.join(gone)})" if gone else "nothing was shared"
+        return f"sharing this host's OVS database read-only at {peer.share(host, listen)}"
 
     # --- scenarios ----------------------------------------------------------
     def scenario(self, name: str) -> Scenario:

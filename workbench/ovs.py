@@ -103,6 +103,8 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
                 "ovsdb-server",
                 str(paths.db),
                 f"--remote=punix:{paths.sock}",
+                # like the system OVS: extra listeners come from Manager rows
+                "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
                 f"--pidfile={paths.pidfile('ovsdb-server')}",
                 f"--unixctl={paths.ctl('ovsdb-server')}",
                 f"--log-file={paths.log('ovsdb-server')}",
@@ -200,7 +202,7 @@ def pids_using(run_dir: Path) -> list[int]:
 
 
 #: the tables containet reads and writes; the client mirrors only these
-TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror")
+TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror", "Manager")
 
 
 def _schema_helper() -> idl.SchemaHelper | None:
