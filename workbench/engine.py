@@ -252,9 +252,14 @@ class Engine:
         tunrc_dir = self.tunrc_dir or (before.tunrc_dir if before else None)
         Active(name, setup.extra, setup.mtu, tunrc_dir).save(self.active_path)
 
+    def _require_docker(self) -> None:
+        """Every scenario runs containers: refuse before the first step, not after it."""
+        dk.client(timeout=10).close()
+
     def apply(self, name: str, on_event: Listener | None = None) -> int:
         self.require_lab()
         self._switching(name)
+        self._require_docker()
         setup = self.setup(name)
         plan = self.plan(name, setup)
         with lab.locked(), self.context() as ctx:
@@ -269,6 +274,7 @@ class Engine:
     def next_step(self, name: str, on_event: Listener | None = None) -> int | None:
         self.require_lab()
         self._switching(name)
+        self._require_docker()
         setup = self.setup(name)
         plan = self.plan(name, setup)
         with lab.locked(), self.context() as ctx:

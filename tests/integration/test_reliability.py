@@ -211,8 +211,8 @@ def test_dockerd_and_ovs_going_away_and_back(private_dockerd: PrivateDockerd) ->
     assert not down["docker_connected"] and all(h["ovs_connected"] for h in down["hosts"])
     hosts_before = [json.dumps(h, sort_keys=True) for h in _stable(down)["hosts"]]
     apply = cli("scenario", "apply", "exp2", env=env)
-    # refused (today after rolling back the steps that need no docker: exit 4, not 3)
-    assert apply.returncode in (3, 4) and "dockerd is not answering" in apply.stderr
+    # refused before the first step: nothing to roll back
+    assert apply.returncode == 3 and "dockerd is not answering" in apply.stderr
     assert apply.stderr.count("\n") == 1
     assert [json.dumps(h, sort_keys=True) for h in _stable(status(env))["hosts"]] == hosts_before
 
