@@ -95,6 +95,9 @@ def test_killed_half_way_then_clean_leaves_nothing_and_spares_foreign_things(own
     foreign_ns = f"{NS}foreign"  # our prefix, but not our mark: must survive
     subprocess.run(["ip", "netns", "add", foreign_ns], check=True)
     foreign_ct = f"foreign-{os.getpid()}"
+    from workbench import containers
+
+    containers.ensure_image(containers.client())  # this test may run before any lab was built
     subprocess.run(
         ["docker", "run", "-d", "--net=none", "--name", foreign_ct, "containet/busybox", "sleep", "600"],
         check=True,
