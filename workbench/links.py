@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -143,11 +142,6 @@ def add_address(ipr: IPRoute, name: str, cidr: str) -> None:
             raise
 
 
-def has_address(ipr: IPRoute, name: str, cidr: str) -> bool:
-    row = link_row(ipr, name)
-    return row is not None and cidr in row.addresses
-
-
 def add_veth_into(ipr: IPRoute, name: str, peer: str, pid: int, mtu: int) -> None:
     """veth `name` here, its peer created directly in the namespace of `pid`."""
     ipr.link(
@@ -181,19 +175,6 @@ def default_gateway(ipr: IPRoute) -> str | None:
         if route["dst_len"] == 0 and route.get("gateway"):
             return str(route.get("gateway"))
     return None
-
-
-def routes(ipr: IPRoute) -> list[dict[str, Any]]:
-    out = []
-    for route in ipr.get_routes(family=2, table=254):
-        out.append(
-            {
-                "dst": f"{route.get('dst') or '0.0.0.0'}/{route['dst_len']}",
-                "gateway": route.get("gateway"),
-                "oif": route.get("oif"),
-            }
-        )
-    return out
 
 
 def tx_checksum(name: str, enable: bool | None = None) -> bool:
