@@ -48,6 +48,7 @@ class Context:
         self._docker: docker.DockerClient | None = None
         self._containers: dict[str, dk.ContainerRow | None] = {}
         self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
 
     def host(self, name: str) -> Host:
         try:
@@ -56,7 +57,10 @@ class Context:
             raise WorkbenchError(f"unknown host {name!r} (have: {', '.join(self.hosts)})") from None
 
     def ovs(self, host: str) -> Ovs:
+        """One client per host, opened on first use; hosts' clients open concurrently."""
         with self._lock:
+            lock = self._host_locks.setdefault(host, threading.Lock())
+        with lock:
             if host not in self._ovs:
                 self._ovs[host] = Ovs(self.host(host).ovs_db)
             return self._ovs[host]
