@@ -26,6 +26,7 @@ from .marks import (
     docker_name,
     host_veth,
 )
+from .ovs import one
 from .steps import Cmd, Context, Step
 
 # Bytes a tunnel adds in front of the inner Ethernet frame, and the Ethernet
@@ -457,10 +458,7 @@ def container_plumb(
             ovs = ctx.ovs(host)
             if veth not in ovs.ports(attach.bridge):
                 return False
-            port = ovs.row("Port", veth) or {}
-            tag = port.get("tag")
-            tag = (tag[0] if tag else None) if isinstance(tag, list) else tag
-            if tag != spec.vlan:
+            if one((ovs.row("Port", veth) or {}).get("tag")) != spec.vlan:
                 return False
         elif hrow.master != attach.bridge:
             return False

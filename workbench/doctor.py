@@ -54,7 +54,7 @@ from .host import Host, Place
 from .inventory.model import Container, Snapshot
 from .marks import IPT_COMMENT, host_veth
 from .measure.ping import PingOptions, Target, ping_from
-from .ovs import Ovs, appctl
+from .ovs import Ovs, appctl, one, uuids
 from .setup import load_tunrc
 from .steps import Cmd
 
@@ -124,42 +124,28 @@ def plans_of(engine: Engine) -> tuple[str | None, str | None, dict[str, EndPlan]
 
 
 # --- reading -----------------------------------------------------------------------------
-def _one(value: Any) -> Any:
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
-def _uuids(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple | set):
-        return [getattr(v, "uuid", v) for v in value]
-    return [getattr(value, "uuid", value)]
-
-
 def ovs_facts(ovs: Ovs) -> tuple[tuple[str, ...], tuple[OvsPortFact, ...]]:
     ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
     ports = {r["_uuid"]: r for r in ovs.rows("Port")}
     bridges, out = [], []
     for br in ovs.rows("Bridge"):
         bridges.append(br["name"])
-        for puuid in _uuids(br.get("ports")):
+        for puuid in uuids(br.get("ports")):
             port = ports.get(puuid)
             if port is None:
                 continue
-            iface = next((ifaces[u] for u in _uuids(port.get("interfaces")) if u in ifaces), {})
+            iface = next((ifaces[u] for u in uuids(port.get("interfaces")) if u in ifaces), {})
             stats = iface.get("statistics") or {}
             out.append(
                 OvsPortFact(
                     name=port["name"],
                     bridge=br["name"],
                     type=iface.get("type") or "",
-                    tag=_one(port.get("tag")),
+                    tag=one(port.get("tag")),
                     options=tuple(sorted((iface.get("options") or {}).items())),
-                    admin_state=_one(iface.get("admin_state")) or "",
-                    link_state=_one(iface.get("link_state")) or "",
-                    error=_one(iface.get("error")) or "",
+                    admin_state=one(iface.get("admin_state")) or "",
+                    link_state=one(iface.get("link_state")) or "",
+                    error=one(iface.get("error")) or "",
                     stats=tuple(sorted((k, int(v)) for k, v in stats.items())),
                 )
             )

@@ -131,19 +131,11 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
 def stop_daemons(paths: OvsPaths, timeout: float = 5.0) -> list[int]:
     """Stop both daemons of a run dir; returns the pids that were signalled.
 
-    ovs-vswitchd is first asked to `exit --cleanup`, which also removes the tap
-    devices of its bridges (they would outlive it in the root namespace)."""
-    if read_pid(paths.pidfile("ovs-vswitchd")) and paths.ctl("ovs-vswitchd").exists():
-        with suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                ["ovs-appctl", f"--target={paths.ctl('ovs-vswitchd')}", "exit", "--cleanup"],
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
+    ovs-vswitchd goes first, while its database still answers (see stop_pid)."""
     pids = [p for p in (read_pid(paths.pidfile(d)) for d in reversed(DAEMONS)) if p]
     pids += [p for p in pids_using(paths.run_dir) if p not in pids]
-    kill_pids(pids, timeout)
+    for pid in pids:
+        stop_pid(pid, timeout)
     return pids
 
 
@@ -199,6 +191,22 @@ def pids_using(run_dir: Path) -> list[int]:
         if cmd.split(b"\0", 1)[0].endswith((b"ovsdb-server", b"ovs-vswitchd")) and needle in cmd:
             found.append(int(entry))
     return found
+
+
+def one(value: Any) -> Any:
+    """An optional OVSDB column as ovsdbapp returns it ([] or [x]) -> None or x."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def uuids(value: Any) -> list[Any]:
+    """A reference column (one row, or a set of rows or UUIDs) -> a list of UUIDs."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple | set):
+        return [getattr(v, "uuid", v) for v in value]
+    return [getattr(value, "uuid", value)]
 
 
 #: the tables containet reads and writes; the client mirrors only these

@@ -29,7 +29,7 @@ from . import links
 from .errors import BadInput
 from .host import Host, Place
 from .marks import MARK_VALUE, OVS_MARK, host_veth
-from .ovs import MARK, Ovs
+from .ovs import MARK, Ovs, uuids
 
 TBF_HANDLE = 0x10000  # 1:
 TBF_ROOT = 0xFFFFFFFF
@@ -129,8 +129,7 @@ def _ovs_qos_rows(ovs: Ovs, port: str) -> tuple[dict[str, Any] | None, list[Any]
     for row in ovs.rows("QoS"):
         ids = row.get("external_ids") or {}
         if ids.get(OVS_MARK) == MARK_VALUE and ids.get("port") == port:
-            queues = list((row.get("queues") or {}).values())
-            return row, [getattr(q, "uuid", q) for q in queues]
+            return row, uuids(list((row.get("queues") or {}).values()))
     return None, []
 
 

@@ -10,7 +10,7 @@ from .. import links
 from ..errors import WorkbenchError
 from ..host import Host, Place
 from ..marks import MARK_VALUE, OVS_MARK
-from ..ovs import Ovs
+from ..ovs import Ovs, one, uuids
 from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
 
 
@@ -35,14 +35,6 @@ def bridges_of(rows: list[links.LinkRow]) -> tuple[LinuxBridge, ...]:
     return tuple(out)
 
 
-def _uuids(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple | set):
-        return [getattr(v, "uuid", v) for v in value]
-    return [getattr(value, "uuid", value)]
-
-
 def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
     ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
     ports = {r["_uuid"]: r for r in ovs.rows("Port")}
@@ -52,29 +44,23 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
     out = []
     for br in sorted(ovs.rows("Bridge"), key=lambda r: r["name"]):
         plist = []
-        for puuid in _uuids(br.get("ports")):
+        for puuid in uuids(br.get("ports")):
             port = ports.get(puuid)
             if port is None:
                 continue
-            iface = next((ifaces[u] for u in _uuids(port.get("interfaces")) if u in ifaces), {})
-            tag = port.get("tag")
-            if isinstance(tag, list):
-                tag = tag[0] if tag else None
-            ofport = iface.get("ofport")
-            if isinstance(ofport, list):
-                ofport = ofport[0] if ofport else None
+            iface = next((ifaces[u] for u in uuids(port.get("interfaces")) if u in ifaces), {})
             stats = iface.get("statistics") or {}
             plist.append(
                 OvsPort(
                     name=port["name"],
                     type=iface.get("type", "") or "",
-                    tag=tag,
+                    tag=one(port.get("tag")),
                     options=tuple(sorted((iface.get("options") or {}).items())),
-                    ofport=ofport,
+                    ofport=one(iface.get("ofport")),
                     rx_packets=int(stats.get("rx_packets", 0)),
                     tx_packets=int(stats.get("tx_packets", 0)),
                     ours=(port.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE,
-                    qos_mbit=next((qos_rate.get(u) for u in _uuids(port.get("qos"))), None) or None,
+                    qos_mbit=next((qos_rate.get(u) for u in uuids(port.get("qos"))), None) or None,
                 )
             )
         dp = br.get("datapath_type") or ""
