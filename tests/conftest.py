@@ -12,11 +12,11 @@ import os
 os.environ.setdefault("CONTAINET_INSTANCE", "test")
 
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+import tests_support  # noqa: E402
 
 INSTANCE = os.environ["CONTAINET_INSTANCE"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def run_cli(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The `containet` command as a user runs it (same instance as the tests)."""
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=check,
-        env=dict(os.environ, CONTAINET_INSTANCE=INSTANCE),
-    )
+    return tests_support.run_cli(INSTANCE, *args, check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

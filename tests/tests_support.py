@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,24 @@ from workbench.inventory.model import Snapshot
 from workbench.marks import docker_name
 
 VOLATILE = {"rx_packets", "tx_packets", "state"}
+
+
+def run_cli(
+    instance: str,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """The `containet` command as a user runs it, in the given instance (plus `env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        env=dict(os.environ, CONTAINET_INSTANCE=instance, **(env or {})),
+    )
 
 
 def normalized(snap: Snapshot) -> Any:

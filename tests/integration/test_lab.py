@@ -26,13 +26,7 @@ RUN = Path("/run/containet") / LC
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, CONTAINET_INSTANCE=LC),
-    )
+    return support.run_cli(LC, *args, timeout=timeout)
 
 
 def leftovers(docker_host: str | None = None) -> dict[str, list[str]]:

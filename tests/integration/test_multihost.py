@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import tests_support as support
 
 pytestmark = pytest.mark.lab
 
@@ -18,13 +18,7 @@ MH = f"{os.environ['CONTAINET_INSTANCE'][:6]}mh"  # this module's own instance
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, CONTAINET_INSTANCE=MH),
-    )
+    return support.run_cli(MH, *args, timeout=300)
 
 
 @pytest.fixture

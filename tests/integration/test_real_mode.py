@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support import container_ping
+from tests_support import container_ping, run_cli
 
 from workbench.engine import Engine
 from workbench.host import Place
@@ -116,16 +115,9 @@ def test_clean_after_a_crash_in_real_mode(system_ovs: str, tunrc_dir: Path) -> N
     and rules from the root namespace and the OVS, and not the foreign bridge. Its
     own instance, so the clean does not touch the session lab of the other tests."""
     rm = f"{INSTANCE[:6]}rm"
-    env = dict(os.environ, CONTAINET_INSTANCE=rm)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "workbench.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        return run_cli(rm, *args)
 
     ovs = Ovs(system_ovs)
     ovs.api.add_br("foreign0", datapath_type="netdev").execute(check_error=True)  # not ours

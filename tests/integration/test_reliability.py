@@ -38,13 +38,7 @@ PRIVATE_SOCK = "/run/containet-test-docker.sock"
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, CONTAINET_INSTANCE=RL, **(env or {})),
-    )
+    return support.run_cli(RL, *args, env=env, timeout=timeout)
 
 
 def leftovers(docker_host: str | None = None) -> dict[str, list[str]]:
