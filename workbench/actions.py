@@ -69,7 +69,7 @@ def render_plain(host: Host, cmd: Cmd) -> str:
 
 
 def _netlink(ctx: Context, host: str, fn, *args):  # type: ignore[no-untyped-def]
-    return ctx.host(host).place.netlink(fn, *args)
+    return ctx.netlink(ctx.host(host).place, fn, *args)
 
 
 # --- linux bridge ----------------------------------------------------------
@@ -363,12 +363,17 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
 
     def apply(ctx: Context) -> None:
         ctx.forget(spec.name)
-        row = dk.find(ctx.docker, spec.name)
-        if row is not None and row.status != "running":
-            dk.remove(ctx.docker, row.id)
-            row = None
-        if row is None:
-            dk.run(ctx.docker, spec.name, spec.host)
+        try:
+            row = dk.run(ctx.docker, spec.name, spec.host)
+        except BadInput:  # the name is taken: by a container of ours left stopped?
+            found = dk.find(ctx.docker, spec.name)
+            if found is None:
+                raise
+            row = found
+            if row.status != "running":
+                dk.remove(ctx.docker, row.id)
+                row = dk.run(ctx.docker, spec.name, spec.host)
+        ctx.remember(row)
 
     def verify(ctx: Context) -> bool:
         row = ctx.container(spec.name)
@@ -439,11 +444,11 @@ def container_plumb(
                 links.set_master(ipr, veth, attach.bridge)
             links.set_up(ipr, veth)
 
-        place.netlink(host_side)
+        ctx.netlink(place, host_side)
         inside = Place.of_pid(row.pid, spec.name)
-        inside.netlink(links.configure_iface, "eth0", spec.cidr, gateway, mtu)
+        ctx.netlink(inside, links.configure_iface, "eth0", spec.cidr, gateway, mtu)
         if not tx_offload:
-            inside.call(links.tx_checksum, "eth0", False)
+            ctx.call(inside, links.tx_checksum, "eth0", False)
         if attach.ovs:
             ctx.ovs(host).add_port(attach.bridge, veth, tag=spec.vlan)
 
@@ -463,10 +468,10 @@ def container_plumb(
         elif hrow.master != attach.bridge:
             return False
         inside = Place.of_pid(row.pid, spec.name)
-        crow = inside.netlink(links.link_row, "eth0")
+        crow = ctx.netlink(inside, links.link_row, "eth0")
         if crow is None or spec.cidr not in crow.addresses or crow.mtu != mtu or not crow.admin_up:
             return False
-        return tx_offload or not inside.call(links.tx_checksum, "eth0")
+        return tx_offload or not ctx.call(inside, links.tx_checksum, "eth0")
 
     def undo(ctx: Context) -> None:
         if attach.ovs:

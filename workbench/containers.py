@@ -105,23 +105,40 @@ def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:
 
 
 def run(cli: docker.DockerClient, name: str, host: str) -> ContainerRow:
-    """`docker run -d --net=none` a marked container; returns it running."""
+    """`docker run -d --net=none` a marked container; returns it running.
+
+    Through the API the container is also created with networking disabled:
+    docker then makes no network sandbox at all (no libnetwork prestart hook,
+    which re-executes dockerd for every start), yet the container still gets a
+    network namespace of its own holding only `lo` -- which is what --net=none
+    gives and all the plumbing needs. It halves the time of a start here.
+    """
+    api = cli.api
     try:
-        c = cli.containers.run(
+        created = api.create_container(
             IMAGE,
             ["sleep", "2147483647"],
             name=docker_name(name),
-            detach=True,
-            network_mode="none",
-            labels={LABEL: MARK_VALUE, LABEL_HOST: host, LABEL_NAME: name},
             hostname=name,
+            labels={LABEL: MARK_VALUE, LABEL_HOST: host, LABEL_NAME: name},
+            network_disabled=True,
+            host_config=api.create_host_config(network_mode="none"),
         )
-        c.reload()
+        api.start(created["Id"])
+        attrs = api.inspect_container(created["Id"])
     except APIError as exc:
         if exc.status_code == 409:
             raise BadInput(f"a docker container named {docker_name(name)} already exists") from exc
         raise WorkbenchError(f"docker run {name} failed: {exc.explanation}") from exc
-    return _row(c)
+    state = attrs.get("State") or {}
+    return ContainerRow(
+        name=name,
+        docker_name=docker_name(name),
+        host=host,
+        id=attrs["Id"],
+        status=str(state.get("Status", "")),
+        pid=int(state.get("Pid") or 0),
+    )
 
 
 def remove(cli: docker.DockerClient, name_or_id: str) -> bool:

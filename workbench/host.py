@@ -13,6 +13,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,6 +113,48 @@ class Place:
             detail = msg[-1] if msg else f"exit code {proc.returncode}"
             raise WorkbenchError(f"{' '.join(argv)} failed in {self.label}: {detail}")
         return proc
+
+
+class NetnsWorker:
+    """One thread that stays in a namespace, with one netlink socket, for a burst
+    of work (a plan run): no thread and socket to set up per operation.
+
+    Close it when the burst ends: while it lives, its thread and socket keep the
+    namespace alive, even after the namespace's last process is gone."""
+
+    def __init__(self, place: Place) -> None:
+        if not place.exists():
+            raise NotReady(f"namespace {place.label} does not exist")
+        self.place = place
+        self._ipr: IPRoute | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"netns:{place.label}")
+        self._pool.submit(self._enter).result()
+
+    def _enter(self) -> None:
+        if self.place.path is not None:
+            netns.setns(self.place.path, flags=0)
+        ipr = IPRoute()
+        ipr.link_lookup(ifname="lo")  # pyroute2 opens its socket on first use: here, in the namespace
+        self._ipr = ipr
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) on the worker's thread (in the namespace)."""
+        return self._pool.submit(fn, *args).result()
+
+    def netlink(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(ipr, *args) with the worker's socket."""
+        return self._pool.submit(lambda: fn(self._ipr, *args)).result()
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._ipr is not None:
+                self._ipr.close()
+                self._ipr = None
+
+        try:
+            self._pool.submit(shut).result()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -47,35 +48,50 @@ def must_index(ipr: IPRoute, name: str) -> int:
 def read_links(ipr: IPRoute) -> list[LinkRow]:
     links = list(ipr.get_links())
     names = {msg["index"]: msg.get("ifname") for msg in links}
-    addrs: dict[int, list[str]] = {}
-    for msg in ipr.get_addr(family=2):
-        addrs.setdefault(msg["index"], []).append(f"{msg.get('address')}/{msg['prefixlen']}")
-    rows = []
-    for msg in links:
-        master = msg.get("master")
-        rows.append(
-            LinkRow(
-                index=msg["index"],
-                name=msg.get("ifname"),
-                kind=msg.get(("linkinfo", "kind")) or "",
-                state=msg.get("operstate") or "UNKNOWN",
-                admin_up=bool(msg["flags"] & 1),
-                mtu=msg.get("mtu") or 0,
-                mac=msg.get("address") or "",
-                master=names.get(master) if master else None,
-                addresses=tuple(addrs.get(msg["index"], [])),
-                peer_index=msg.get("link"),
-                alias=msg.get("ifalias"),
-            )
-        )
-    return rows
+    addrs = _addresses(ipr)
+    return [_row(msg, names.get(msg.get("master")) if msg.get("master") else None, addrs) for msg in links]
 
 
 def link_row(ipr: IPRoute, name: str) -> LinkRow | None:
-    for row in read_links(ipr):
-        if row.name == name:
-            return row
-    return None
+    """One link, asked of the kernel by name (no dump of every link)."""
+    try:
+        msg = ipr.link("get", ifname=name)[0]
+    except NetlinkError as exc:
+        if exc.code == 19:  # ENODEV
+            return None
+        raise
+    master = msg.get("master")
+    master_name = None
+    if master:
+        try:
+            master_name = ipr.link("get", index=master)[0].get("ifname")
+        except NetlinkError:
+            master_name = None  # gone meanwhile
+    return _row(msg, master_name, _addresses(ipr, msg["index"]))
+
+
+def _addresses(ipr: IPRoute, index: int | None = None) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    query = {"family": 2} if index is None else {"family": 2, "index": index}
+    for msg in ipr.get_addr(**query):
+        found.setdefault(msg["index"], []).append(f"{msg.get('address')}/{msg['prefixlen']}")
+    return found
+
+
+def _row(msg: Any, master: str | None, addrs: dict[int, list[str]]) -> LinkRow:
+    return LinkRow(
+        index=msg["index"],
+        name=msg.get("ifname"),
+        kind=msg.get(("linkinfo", "kind")) or "",
+        state=msg.get("operstate") or "UNKNOWN",
+        admin_up=bool(msg["flags"] & 1),
+        mtu=msg.get("mtu") or 0,
+        mac=msg.get("address") or "",
+        master=master,
+        addresses=tuple(addrs.get(msg["index"], [])),
+        peer_index=msg.get("link"),
+        alias=msg.get("ifalias"),
+    )
 
 
 def add_bridge(ipr: IPRoute, name: str, mtu: int | None = None, mark: str | None = None) -> None:

@@ -231,6 +231,51 @@ def _schema_helper() -> idl.SchemaHelper | None:
 
 _SCHEMA: dict[str, Any] | None = None
 
+#: where Debian's python3-openvswitch (a dependency of openvswitch-switch) keeps
+#: the OVS library's C JSON parser, built for the system python
+SYSTEM_OVS_PY = Path("/usr/lib/python3/dist-packages/ovs")
+
+
+def _use_c_json() -> bool:
+    """Parse OVSDB traffic with OVS's C JSON parser when one fits this interpreter.
+
+    The `ovs` package from PyPI ships only the pure-Python parser (its C one
+    needs libopenvswitch to build), and parsing is most of what opening a
+    client costs: the C one halves it (about 20 -> 10 ms per client here).
+    The distribution's compiled module is loaded when its ABI suffix matches
+    this interpreter's; anything else leaves the pure-Python parser in place."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    import ovs
+    import ovs.json
+
+    if ovs.json.PARSER == ovs.json.PARSER_C:
+        return True
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = SYSTEM_OVS_PY / f"_json{suffix}"
+        if not path.is_file():
+            continue
+        try:
+            spec = importlib.util.spec_from_file_location("ovs._json", path)
+            if spec is None or spec.loader is None:
+                return False
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.Parser(check_trailer=False)  # the one entry point ovs.json uses
+        except (ImportError, OSError, AttributeError, TypeError):
+            return False
+        sys.modules["ovs._json"] = module
+        ovs._json = module  # type: ignore[attr-defined]
+        ovs.json.ovs = ovs  # type: ignore[attr-defined]  # its failed import left the name unbound
+        ovs.json.PARSER = ovs.json.PARSER_C
+        return True
+    return False
+
+
+C_JSON = _use_c_json()
+
 
 class Ovs:
     """ovsdbapp API on one host's database."""

@@ -2,8 +2,9 @@
 how to apply itself, check that it holds (verify, reading real state) and
 undo itself. State is never stored: a step is "applied" when verify() says so.
 
-    Plan.apply   runs pending steps in order, verifies each, and on a failure
-                 undoes the steps it applied in this run (reverse order).
+    Plan.apply   runs pending steps, verifies each, and on a failure undoes the
+                 steps it applied in this run (reverse order). Each host's steps
+                 run in plan order, hosts side by side (see Plan.apply).
     Plan.next    applies the first pending step.
     Plan.undo    undoes every step that holds, last first.
     Plan.back    undoes the last step that holds.
@@ -17,14 +18,16 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 
 from . import containers as dk
 from .errors import StepFailed, WorkbenchError
-from .host import Host
+from .host import Host, NetnsWorker, Place
 from .ovs import Ovs
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Context:
         self._containers: dict[str, dk.ContainerRow | None] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
+        self._workers: dict[str | None, NetnsWorker] = {}
 
     def host(self, name: str) -> Host:
         try:
@@ -64,6 +68,23 @@ class Context:
             if host not in self._ovs:
                 self._ovs[host] = Ovs(self.host(host).ovs_db)
             return self._ovs[host]
+
+    def _worker(self, place: Place) -> NetnsWorker:
+        with self._lock:
+            lock = self._host_locks.setdefault(f"netns:{place.path}", threading.Lock())
+        with lock:
+            worker = self._workers.get(place.path)
+            if worker is None:
+                worker = self._workers[place.path] = NetnsWorker(place)
+            return worker
+
+    def netlink(self, place: Place, fn: Callable[..., T], *args: Any) -> T:
+        """fn(ipr, *args) in `place`, on this context's socket there."""
+        return self._worker(place).netlink(fn, *args)
+
+    def call(self, place: Place, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in `place`, on this context's thread there."""
+        return self._worker(place).call(fn, *args)
 
     @property
     def docker(self) -> docker.DockerClient:
@@ -82,10 +103,28 @@ class Context:
             self._containers[name] = row
         return self._containers[name]
 
+    def remember(self, row: dk.ContainerRow) -> None:
+        """A container a step has just started (saves asking docker again)."""
+        if row.status == "running" and row.pid:
+            self._containers[row.name] = row
+
     def forget(self, name: str) -> None:
-        self._containers.pop(name, None)
+        row = self._containers.pop(name, None)
+        if row is not None:  # let its namespace go when the container does
+            worker = self._workers.pop(Place.of_pid(row.pid).path, None)
+            if worker is not None:
+                worker.close()
+
+    def warm(self, hosts: Iterable[str], pool: ThreadPoolExecutor) -> None:
+        """Start opening these hosts' OVS clients in `pool` (a failure here is
+        ignored: the step that needs the client meets it again and reports it)."""
+        for host in hosts:
+            pool.submit(_quietly, self.ovs, host)
 
     def close(self) -> None:
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()
         for ovs in self._ovs.values():
             ovs.close()
         self._ovs.clear()
@@ -98,6 +137,13 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - see Context.warm
+        pass
 
 
 Action = Callable[[Context], None]
@@ -116,6 +162,11 @@ class Step:
     undo: Action = field(compare=False, repr=False)
     early: bool = False  # needs no other step of the plan: may start at the beginning
     settle: float = 3.0  # seconds verify may take to become true after apply
+
+    @property
+    def uses_ovs(self) -> bool:
+        """Its commands talk to the host's OVS database (so its client is needed)."""
+        return any(c.where == "ovs" for c in self.commands)
 
 
 @dataclass(frozen=True)
@@ -149,6 +200,69 @@ def _safe_verify(step: Step, ctx: Context) -> bool:
         return bool(step.verify(ctx))
     except Exception:  # noqa: BLE001 - a check that cannot read state says "not applied"
         return False
+
+
+def _segments(steps: tuple[Step, ...]) -> list[list[int]]:
+    """Indices split at barriers (steps with no host); a barrier is a segment alone."""
+    out: list[list[int]] = [[]]
+    for i, step in enumerate(steps):
+        if step.host or step.early:
+            out[-1].append(i)
+        else:
+            out.extend([[i], []])
+    return [seg for seg in out if seg]
+
+
+class _Run:
+    """One Plan.apply: what held before, what it applied, the first failure."""
+
+    def __init__(self, plan: Plan, ctx: Context, emit: Listener) -> None:
+        self.plan, self.ctx, self.emit = plan, ctx, emit
+        self.held: dict[int, bool] = {}  # early steps: held before the run
+        self.done: list[int] = []  # applied, or started, in this run
+        self.futures: dict[int, Future[None]] = {}  # early steps, running
+        self.error: tuple[int, BaseException] | None = None
+        self._lock = threading.Lock()
+
+    def read_status(self, indices: list[int]) -> None:
+        steps = [self.plan.steps[i] for i in indices]
+        if len(steps) < 2:
+            self.held.update((i, _safe_verify(s, self.ctx)) for i, s in zip(indices, steps, strict=True))
+            return
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            self.held.update(zip(indices, pool.map(lambda s: _safe_verify(s, self.ctx), steps), strict=True))
+
+    def lanes(self, segment: list[int]) -> None:
+        """The segment's steps, one lane per host, the lanes side by side."""
+        lanes: dict[str, list[int]] = {}
+        for i in segment:
+            lanes.setdefault(self.plan.steps[i].host, []).append(i)
+        if len(lanes) == 1:
+            self._lane(segment)
+            return
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for fut in [pool.submit(self._lane, idx) for idx in lanes.values()]:
+                fut.result()
+
+    def _lane(self, indices: list[int]) -> None:
+        for i in indices:
+            if self.error is not None:
+                return  # another lane failed: start nothing more
+            step = self.plan.steps[i]
+            try:
+                if i in self.futures:
+                    self.futures[i].result()
+                elif _safe_verify(step, self.ctx):  # read now: earlier steps may matter
+                    self.emit(StepEvent(i, step, "skipped", "already applied"))
+                else:
+                    with self._lock:
+                        self.done.append(i)  # undone on rollback even when half-applied
+                    self.plan._apply_one(i, step, self.ctx, self.emit)
+            except Exception as exc:  # noqa: BLE001 - kept, rolled back and raised by apply()
+                with self._lock:
+                    if self.error is None:
+                        self.error = (i, exc)
+                return
 
 
 @dataclass(frozen=True)
@@ -190,44 +304,45 @@ class Plan:
         """Apply pending steps (all, or the first `upto` of the plan); returns how many
         were applied. On failure undo them, reverse order, and raise StepFailed.
 
-        Steps marked `early` need nothing else in the plan (e.g. `docker run`): when
-        several are pending they all start at once, in the background, while the
-        steps before them run; the plan waits for each where it stands in the order.
+        What may run at the same time follows from the declaration, not from
+        scheduling code in the scenarios:
+        - a step marked `early` needs nothing else in the plan (`docker run`): all
+          pending early steps start first; the others' state is read when their
+          turn comes;
+        - the other steps of one host run in plan order, and each host's steps run
+          alongside the other hosts' (hosts share nothing but the underlay); a
+          host's step waits for its early steps that come before it in the plan;
+        - a step with no host ("") is a barrier: it runs once everything before it
+          has, and everything after it waits for it.
         """
         count = len(self.steps) if upto is None else upto
-        held = self.status(ctx)[:count]
-        done: list[int] = []
-        early = [i for i in range(count) if self.steps[i].early and not held[i]]
-        pool = ThreadPoolExecutor(max_workers=min(8, len(early))) if len(early) > 1 else None
-        futures: dict[int, Future[None]] = {}
+        run = _Run(self, ctx, on_event)
+        early = [i for i in range(count) if self.steps[i].early]
+        run.read_status(early)
+        ovs_hosts = {s.host for s in self.steps[:count] if s.uses_ovs and not s.early}
+        pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(early))) + len(ovs_hosts))
         try:
-            if pool is not None:
-                for i in early:
-                    futures[i] = pool.submit(self._apply_one, i, self.steps[i], ctx, on_event)
-                    done.append(i)
-            for i in range(count):
-                step = self.steps[i]
-                if i in futures:
-                    futures[i].result()
-                elif held[i]:
-                    on_event(StepEvent(i, step, "skipped", "already applied"))
-                else:
-                    done.append(i)  # undone on rollback even when half-applied
-                    self._apply_one(i, step, ctx, on_event)
-        except Exception as exc:
-            for fut in futures.values():
-                fut.cancel()
-            if pool is not None:
-                pool.shutdown(wait=True)
-            on_event(StepEvent(done[-1], self.steps[done[-1]], "failed", str(exc)))
-            self._rollback(done, ctx, on_event)
-            if isinstance(exc, StepFailed):
-                raise StepFailed(f"{exc} (rolled back {len(done)} step(s))") from exc
-            raise
+            for i in early:
+                if not run.held[i]:
+                    run.done.append(i)
+                    run.futures[i] = pool.submit(self._apply_one, i, self.steps[i], ctx, on_event)
+            ctx.warm(sorted(ovs_hosts), pool)
+            for segment in _segments(self.steps[:count]):
+                run.lanes(segment)
+                if run.error is not None:
+                    break
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
-        return len(done)
+            for fut in run.futures.values():
+                fut.cancel()
+            pool.shutdown(wait=True)
+        if run.error is not None:
+            index, exc = run.error
+            on_event(StepEvent(index, self.steps[index], "failed", str(exc)))
+            self._rollback(run.done, ctx, on_event)
+            if isinstance(exc, StepFailed):
+                raise StepFailed(f"{exc} (rolled back {len(set(run.done))} step(s))") from exc
+            raise exc
+        return len(run.done)
 
     def _rollback(self, indices: list[int], ctx: Context, emit: Listener) -> None:
         for i in sorted(set(indices), reverse=True):

@@ -4,15 +4,23 @@ bad input changes nothing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from tests_support import container_ping, normalized
 
+from workbench import links
 from workbench.engine import Engine
 from workbench.errors import BadInput, StepFailed
+from workbench.host import Place
+from workbench.marks import docker_name
 from workbench.steps import Plan, Step
 
 pytestmark = pytest.mark.lab
@@ -73,6 +81,46 @@ def test_exp1_containers_reach_their_gateway_and_hang_on_docker0(applied: Callab
     assert all(c.attached_to == "docker0" and c.gateway == "172.15.42.1" for c in snap.containers)
     assert container_ping("h1-a", "172.15.42.1")  # host1's docker0
     assert container_ping("h2-a", "172.15.42.2")  # host2's docker0
+
+
+def test_docker_leaves_the_containers_network_to_us(applied: Callable[[str], Engine]) -> None:
+    """Containers are started with docker's networking disabled: each still has a
+    namespace of its own, and in it only lo and the eth0 the plumbing made."""
+    applied("exp1")
+    cli = docker.from_env()
+    try:
+        for name in ("h1-a", "h2-b"):
+            attrs = cli.containers.get(docker_name(name)).attrs
+            assert attrs["Config"].get("NetworkDisabled") is True
+            assert attrs["HostConfig"]["NetworkMode"] == "none"
+            pid = attrs["State"]["Pid"]
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+            argv = ["nsenter", "-t", str(pid), "-n", "ip", "-o", "link", "show"]
+            out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            assert sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines()) == [
+                "eth0",
+                "lo",
+            ]
+    finally:
+        cli.close()
+
+
+def test_a_context_works_in_each_namespace_from_any_thread_and_lets_go(engine: Engine) -> None:
+    """One worker per namespace per context: the socket it uses lives in that
+    namespace whichever thread asks, and nothing of it outlives the context."""
+    hosts = {h.name: h for h in engine.hosts()}
+    with engine.context() as ctx:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            rows = list(
+                pool.map(
+                    lambda h: ctx.netlink(hosts[h].place, links.link_row, "br-phy"), ["host1", "host2"] * 4
+                )
+            )
+        assert {r.addresses for r in rows if r is not None} == {("10.0.0.3/24",), ("10.0.0.4/24",)}
+        assert all(r is not None for r in rows)
+        assert ctx.netlink(Place.root(), links.link_row, "br-phy") is None  # the root namespace has none
+        assert any(t.name.startswith("netns:") for t in threading.enumerate())
+    assert not any(t.name.startswith("netns:") for t in threading.enumerate())
 
 
 def test_exp3_only_same_vlan_talks(applied: Callable[[str], Engine]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -159,6 +161,106 @@ def test_next_runs_early_steps_one_at_a_time() -> None:
     plan = Plan("t", "T", "", (make_step(state, "x", early=True), make_step(state, "y", early=True)))
     assert plan.next(CTX) == 0
     assert state == {"x": True}
+
+
+def on_host(step: Step, host: str, apply: Callable[[Context], None] | None = None) -> Step:
+    return dataclasses.replace(step, id=f"{host}/{step.id}", host=host, apply=apply or step.apply)
+
+
+def test_hosts_run_side_by_side_each_in_plan_order() -> None:
+    state: dict[str, bool] = {}
+    meet = threading.Barrier(2, timeout=5)
+    order: list[str] = []
+
+    def meeting(step: Step) -> Callable[[Context], None]:
+        def apply(ctx: Context) -> None:
+            meet.wait()  # passes only while host1 and host2 each run a step at the same time
+            order.append(step.id)
+            step.apply(ctx)
+
+        return apply
+
+    a1, b1 = make_step(state, "a1"), make_step(state, "b1")
+    a2, b2 = make_step(state, "a2"), make_step(state, "b2")
+    steps = (
+        on_host(a1, "host1", meeting(a1)),
+        on_host(b1, "host1"),
+        on_host(a2, "host2", meeting(a2)),
+        on_host(b2, "host2"),
+    )
+    events: list[StepEvent] = []
+    assert Plan("t", "T", "", steps).apply(CTX, events.append) == 4
+    assert state == {"a1": True, "b1": True, "a2": True, "b2": True}
+    applied = [e.step.id for e in events if e.state == "applied"]
+    assert applied.index("host1/a1") < applied.index("host1/b1")
+    assert applied.index("host2/a2") < applied.index("host2/b2")
+
+
+def test_a_step_with_no_host_waits_for_all_before_it() -> None:
+    state: dict[str, bool] = {}
+    seen: dict[str, bool] = {}
+
+    def census(ctx: Context) -> None:
+        seen.update(state)  # everything before the barrier has been applied by now
+        state["all"] = True
+
+    barrier = dataclasses.replace(make_step(state, "all"), host="", apply=census)
+    after = on_host(make_step(state, "c1"), "host1", lambda _c: state.update(c1=("all" in state)))
+    a1, a2 = on_host(make_step(state, "a1"), "host1"), on_host(make_step(state, "a2"), "host2")
+    steps = (a1, a2, barrier, after)
+    Plan("t", "T", "", steps).apply(CTX)
+    assert seen == {"a1": True, "a2": True}
+    assert state["c1"] is True  # and what follows it ran after it
+
+
+def test_a_failing_host_stops_the_others_and_everything_is_rolled_back() -> None:
+    state: dict[str, bool] = {}
+    started: list[str] = []
+    broke = threading.Event()
+
+    def slow_then_note(key: str) -> Callable[[Context], None]:
+        def apply(_ctx: Context) -> None:
+            broke.wait(5)  # host2 fails while this step runs
+            started.append(key)
+            state[key] = True
+
+        return apply
+
+    def breaks(_ctx: Context) -> None:
+        state["x2"] = True
+        broke.set()
+        raise RuntimeError("x2 broke")
+
+    steps = (
+        on_host(make_step(state, "a1"), "host1", slow_then_note("a1")),
+        on_host(make_step(state, "b1"), "host1", slow_then_note("b1")),
+        on_host(make_step(state, "x2"), "host2", breaks),
+    )
+    events: list[StepEvent] = []
+    with pytest.raises(StepFailed, match="x2 broke"):
+        Plan("t", "T", "", steps).apply(CTX, events.append)
+    assert started == ["a1"]  # host1 finished the step it was in, then started nothing
+    assert state == {}
+    assert {e.step.id for e in events if e.state == "rolled-back"} == {"host1/a1", "host2/x2"}
+
+
+def test_early_steps_start_before_the_others_are_read() -> None:
+    state: dict[str, bool] = {}
+    running = threading.Event()
+    started_when_read: list[bool] = []
+
+    def read_after_start(_ctx: Context) -> bool:
+        started_when_read.append(running.wait(2))
+        return state.get("a", False)
+
+    def run(_ctx: Context) -> None:
+        running.set()
+        state["x"] = True
+
+    head = dataclasses.replace(make_step(state, "a"), verify=read_after_start)
+    early = dataclasses.replace(make_step(state, "x", early=True), apply=run)
+    assert Plan("t", "T", "", (head, early)).apply(CTX) == 2
+    assert started_when_read and all(started_when_read)
 
 
 def lab_host() -> Host:
