@@ -8,7 +8,6 @@ commands are the shell equivalent a presenter would type on the seed's VMs.
 from __future__ import annotations
 
 import ipaddress
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import containers as dk
@@ -289,29 +288,28 @@ def _restore_text(rules: list[tuple[str, list[str]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def iptables_rules(host: str, rules: list[tuple[str, list[str]]], *, why: str) -> Step:
-    def present(place: Place, table: str, rule: list[str]) -> bool:
-        return place.run(_ipt(table, "-C", rule), check=False).returncode == 0
+def _check_text(rules: list[tuple[str, list[str]]]) -> str:
+    return _restore_text(rules).replace("\n-A ", "\n-C ")
 
-    def missing(place: Place) -> list[tuple[str, list[str]]]:
-        with ThreadPoolExecutor(max_workers=len(rules)) as pool:
-            there = list(pool.map(lambda tr: present(place, *tr), rules))
-        return [tr for tr, ok in zip(rules, there, strict=True) if not ok]
+
+def iptables_rules(host: str, rules: list[tuple[str, list[str]]], *, why: str) -> Step:
+    def present(ctx: Context, table: str, rule: list[str]) -> bool:
+        return ctx.run(ctx.host(host).place, _ipt(table, "-C", rule), check=False).returncode == 0
 
     def apply(ctx: Context) -> None:
-        place = ctx.host(host).place
-        todo = missing(place)
+        todo = [tr for tr in rules if not present(ctx, *tr)]
         if todo:  # one iptables-restore for all of them, appended in order
-            place.run(["iptables-restore", "--noflush", "-w"], stdin=_restore_text(todo))
+            ctx.run(ctx.host(host).place, ["iptables-restore", "--noflush", "-w"], stdin=_restore_text(todo))
 
     def verify(ctx: Context) -> bool:
-        return not missing(ctx.host(host).place)
+        """Every rule there, asked in one go: iptables-restore stops at a -C that fails."""
+        check = ["iptables-restore", "--noflush", "-w"]
+        return ctx.run(ctx.host(host).place, check, check=False, stdin=_check_text(rules)).returncode == 0
 
     def undo(ctx: Context) -> None:
-        place = ctx.host(host).place
         for table, rule in rules:
-            while present(place, table, rule):
-                place.run(_ipt(table, "-D", rule))
+            while present(ctx, table, rule):
+                ctx.run(ctx.host(host).place, _ipt(table, "-D", rule))
 
     return Step(
         id=f"{host}/iptables",
@@ -401,6 +399,7 @@ def container_run(spec: ContainerSpec, *, why: str) -> Step:
         undo=undo,
         early=True,
         settle=1.0,
+        subject=spec.name,
     )
 
 
@@ -504,6 +503,7 @@ def container_plumb(
         apply=apply,
         verify=verify,
         undo=undo,
+        subject=spec.name,
     )
 
 
@@ -558,4 +558,5 @@ def qos_cap(spec: ContainerSpec, rate_mbit: float, *, on_ovs: bool, why: str) ->
         apply=apply,
         verify=verify,
         undo=undo,
+        subject=spec.name,
     )

@@ -99,20 +99,35 @@ class Place:
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a program inside this namespace (argument list, never a shell)."""
-        full = self.exec_argv(argv)
-        try:
-            proc = subprocess.run(
-                full, input=stdin, capture_output=True, text=True, timeout=timeout, env=env, check=False
-            )
-        except FileNotFoundError as exc:
-            raise NotReady(f"{argv[0]} is not installed: run the README's install command") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise WorkbenchError(f"{' '.join(argv)} did not finish within {timeout:.0f}s") from exc
-        if check and proc.returncode != 0:
-            msg = (proc.stderr or proc.stdout).strip().splitlines()
-            detail = msg[-1] if msg else f"exit code {proc.returncode}"
-            raise WorkbenchError(f"{' '.join(argv)} failed in {self.label}: {detail}")
-        return proc
+        return spawn(
+            self.exec_argv(argv), argv, self.label, check=check, timeout=timeout, env=env, stdin=stdin
+        )
+
+
+def spawn(
+    full: Sequence[str],
+    argv: Sequence[str],
+    label: str,
+    *,
+    check: bool = True,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """subprocess.run(full) with containet's errors; `argv` is what to name in them."""
+    try:
+        proc = subprocess.run(
+            list(full), input=stdin, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        )
+    except FileNotFoundError as exc:
+        raise NotReady(f"{argv[0]} is not installed: run the README's install command") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise WorkbenchError(f"{' '.join(argv)} did not finish within {timeout:.0f}s") from exc
+    if check and proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        detail = msg[-1] if msg else f"exit code {proc.returncode}"
+        raise WorkbenchError(f"{' '.join(argv)} failed in {label}: {detail}")
+    return proc
 
 
 class NetnsWorker:
@@ -144,6 +159,13 @@ class NetnsWorker:
     def netlink(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(ipr, *args) with the worker's socket."""
         return self._pool.submit(lambda: fn(self._ipr, *args)).result()
+
+    def run(
+        self, argv: Sequence[str], *, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a program in the namespace: forked from the worker's thread, the
+        child starts in it already (no `ip netns exec` in between)."""
+        return self.call(lambda: spawn(argv, argv, self.place.label, check=check, stdin=stdin))
 
     def close(self) -> None:
         def shut() -> None:

@@ -13,6 +13,8 @@ undo itself. State is never stored: a step is "applied" when verify() says so.
 from __future__ import annotations
 
 import json
+import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -81,6 +83,12 @@ class Context:
     def netlink(self, place: Place, fn: Callable[..., T], *args: Any) -> T:
         """fn(ipr, *args) in `place`, on this context's socket there."""
         return self._worker(place).netlink(fn, *args)
+
+    def run(
+        self, place: Place, argv: list[str], *, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """A program run in `place` from this context's thread there."""
+        return self._worker(place).run(argv, check=check, stdin=stdin)
 
     def call(self, place: Place, fn: Callable[..., T], *args: Any) -> T:
         """fn(*args) in `place`, on this context's thread there."""
@@ -162,6 +170,7 @@ class Step:
     undo: Action = field(compare=False, repr=False)
     early: bool = False  # needs no other step of the plan: may start at the beginning
     settle: float = 3.0  # seconds verify may take to become true after apply
+    subject: str = ""  # what on the host it is about (a container), "" for the host itself
 
     @property
     def uses_ovs(self) -> bool:
@@ -202,15 +211,27 @@ def _safe_verify(step: Step, ctx: Context) -> bool:
         return False
 
 
-def _segments(steps: tuple[Step, ...]) -> list[list[int]]:
-    """Indices split at barriers (steps with no host); a barrier is a segment alone."""
-    out: list[list[int]] = [[]]
+def predecessors(steps: tuple[Step, ...]) -> list[set[int]]:
+    """For each step, the earlier steps it must wait for (see Plan.apply)."""
+    out: list[set[int]] = []
     for i, step in enumerate(steps):
-        if step.host or step.early:
-            out[-1].append(i)
+        if step.early:
+            out.append(set())
+        elif not step.host:  # a barrier: after everything before it
+            out.append(set(range(i)))
         else:
-            out.extend([[i], []])
-    return [seg for seg in out if seg]
+            out.append(
+                {
+                    j
+                    for j in range(i)
+                    if not steps[j].host  # barriers
+                    or (
+                        steps[j].host == step.host
+                        and (not step.subject or not steps[j].subject or steps[j].subject == step.subject)
+                    )
+                }
+            )
+    return out
 
 
 class _Run:
@@ -220,8 +241,9 @@ class _Run:
         self.plan, self.ctx, self.emit = plan, ctx, emit
         self.held: dict[int, bool] = {}  # early steps: held before the run
         self.done: list[int] = []  # applied, or started, in this run
-        self.futures: dict[int, Future[None]] = {}  # early steps, running
         self.error: tuple[int, BaseException] | None = None
+        self._finished: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
+        self._running = 0
         self._lock = threading.Lock()
 
     def read_status(self, indices: list[int]) -> None:
@@ -232,37 +254,58 @@ class _Run:
         with ThreadPoolExecutor(max_workers=8) as pool:
             self.held.update(zip(indices, pool.map(lambda s: _safe_verify(s, self.ctx), steps), strict=True))
 
-    def lanes(self, segment: list[int]) -> None:
-        """The segment's steps, one lane per host, the lanes side by side."""
-        lanes: dict[str, list[int]] = {}
-        for i in segment:
-            lanes.setdefault(self.plan.steps[i].host, []).append(i)
-        if len(lanes) == 1:
-            self._lane(segment)
+    def _step(self, i: int) -> None:
+        step = self.plan.steps[i]
+        if i not in self.held and _safe_verify(step, self.ctx):  # read now: earlier steps may matter
+            self.emit(StepEvent(i, step, "skipped", "already applied"))
             return
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            for fut in [pool.submit(self._lane, idx) for idx in lanes.values()]:
-                fut.result()
+        self.done.append(i)  # undone on rollback even when half-applied
+        try:
+            self.plan._apply_one(i, step, self.ctx, self.emit)
+        except BaseException as exc:
+            with self._lock:  # at once: from now on nothing new starts
+                if self.error is None:
+                    self.error = (i, exc)
+            raise
 
-    def _lane(self, indices: list[int]) -> None:
-        for i in indices:
-            if self.error is not None:
-                return  # another lane failed: start nothing more
+    def _submit(self, pool: ThreadPoolExecutor, i: int) -> None:
+        def report(fut: Future[None]) -> None:
+            self._finished.put((i, fut.exception()))
+
+        pool.submit(self._step, i).add_done_callback(report)
+
+    def start_early(self, count: int, pool: ThreadPoolExecutor) -> None:
+        for i in range(count):
             step = self.plan.steps[i]
-            try:
-                if i in self.futures:
-                    self.futures[i].result()
-                elif _safe_verify(step, self.ctx):  # read now: earlier steps may matter
-                    self.emit(StepEvent(i, step, "skipped", "already applied"))
-                else:
-                    with self._lock:
-                        self.done.append(i)  # undone on rollback even when half-applied
-                    self.plan._apply_one(i, step, self.ctx, self.emit)
-            except Exception as exc:  # noqa: BLE001 - kept, rolled back and raised by apply()
+            if step.early and self.held[i]:
+                self.emit(StepEvent(i, step, "skipped", "already applied"))
+            elif step.early:
+                self._submit(pool, i)
+                self._running += 1
+
+    def run(self, count: int, pool: ThreadPoolExecutor) -> None:
+        """Start each step once the steps it waits for are through; stop starting
+        new ones at the first failure, and return when none is running."""
+        preds = predecessors(self.plan.steps[:count])
+        through = {i for i, held in self.held.items() if held}
+        waiting = [i for i in range(count) if i not in through and not self.plan.steps[i].early]
+        while True:
+            if self.error is None:
+                ready = [i for i in waiting if preds[i] <= through]
+                for i in ready:
+                    self._submit(pool, i)
+                self._running += len(ready)
+                waiting = [i for i in waiting if i not in ready]
+            if self._running == 0:
+                return
+            i, exc = self._finished.get()
+            self._running -= 1
+            if exc is None:
+                through.add(i)
+            else:
                 with self._lock:
                     if self.error is None:
                         self.error = (i, exc)
-                return
 
 
 @dataclass(frozen=True)
@@ -309,9 +352,11 @@ class Plan:
         - a step marked `early` needs nothing else in the plan (`docker run`): all
           pending early steps start first; the others' state is read when their
           turn comes;
-        - the other steps of one host run in plan order, and each host's steps run
-          alongside the other hosts' (hosts share nothing but the underlay); a
-          host's step waits for its early steps that come before it in the plan;
+        - any other step waits for the earlier steps of its host, and hosts run
+          side by side (they share nothing but the underlay);
+        - except that steps about one thing on a host (their `subject`, e.g. a
+          container) do not wait for earlier steps about another thing there:
+          they wait for the host's own steps before them and their subject's;
         - a step with no host ("") is a barrier: it runs once everything before it
           has, and everything after it waits for it.
         """
@@ -319,21 +364,15 @@ class Plan:
         run = _Run(self, ctx, on_event)
         early = [i for i in range(count) if self.steps[i].early]
         run.read_status(early)
-        ovs_hosts = {s.host for s in self.steps[:count] if s.uses_ovs and not s.early}
-        pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(early))) + len(ovs_hosts))
+        ovs_hosts = sorted({s.host for s in self.steps[:count] if s.uses_ovs and not s.early})
+        early_pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(early))) + len(ovs_hosts))
+        pool = ThreadPoolExecutor(max_workers=8)
         try:
-            for i in early:
-                if not run.held[i]:
-                    run.done.append(i)
-                    run.futures[i] = pool.submit(self._apply_one, i, self.steps[i], ctx, on_event)
-            ctx.warm(sorted(ovs_hosts), pool)
-            for segment in _segments(self.steps[:count]):
-                run.lanes(segment)
-                if run.error is not None:
-                    break
+            run.start_early(count, early_pool)
+            ctx.warm(ovs_hosts, early_pool)
+            run.run(count, pool)
         finally:
-            for fut in run.futures.values():
-                fut.cancel()
+            early_pool.shutdown(wait=True)
             pool.shutdown(wait=True)
         if run.error is not None:
             index, exc = run.error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from workbench.actions import render, render_plain
 from workbench.errors import StepFailed
 from workbench.host import Host, Place
-from workbench.steps import Cmd, Context, Plan, Step, StepEvent
+from workbench.steps import Cmd, Context, Plan, Step, StepEvent, predecessors
 
 
 def make_step(state: dict[str, bool], key: str, *, fail: bool = False, early: bool = False) -> Step:
@@ -220,7 +221,8 @@ def test_a_failing_host_stops_the_others_and_everything_is_rolled_back() -> None
 
     def slow_then_note(key: str) -> Callable[[Context], None]:
         def apply(_ctx: Context) -> None:
-            broke.wait(5)  # host2 fails while this step runs
+            broke.wait(5)  # host2 fails while this step runs...
+            time.sleep(0.2)  # ...and this one ends after the failure
             started.append(key)
             state[key] = True
 
@@ -242,6 +244,52 @@ def test_a_failing_host_stops_the_others_and_everything_is_rolled_back() -> None
     assert started == ["a1"]  # host1 finished the step it was in, then started nothing
     assert state == {}
     assert {e.step.id for e in events if e.state == "rolled-back"} == {"host1/a1", "host2/x2"}
+
+
+def test_what_each_step_waits_for() -> None:
+    state: dict[str, bool] = {}
+
+    def step(key: str, host: str, subject: str = "", early: bool = False) -> Step:
+        return dataclasses.replace(make_step(state, key), host=host, subject=subject, early=early)
+
+    steps = (
+        step("br", "host1"),  # 0
+        step("br2", "host2"),  # 1
+        step("run-a", "host1", "a", early=True),  # 2
+        step("run-b", "host1", "b", early=True),  # 3
+        step("wire-a", "host1", "a"),  # 4
+        step("wire-b", "host1", "b"),  # 5
+        step("rules", "host1"),  # 6: about the host again: after everything of host1
+        step("sync", ""),  # 7: a barrier
+        step("after", "host2"),  # 8
+    )
+    assert predecessors(steps) == [
+        set(),
+        set(),
+        set(),
+        set(),
+        {0, 2},  # the host's bridge and its own container, not the other container
+        {0, 3},
+        {0, 2, 3, 4, 5},
+        {0, 1, 2, 3, 4, 5, 6},
+        {1, 7},
+    ]
+
+
+def test_steps_about_different_containers_do_not_wait_for_each_other() -> None:
+    state: dict[str, bool] = {}
+    meet = threading.Barrier(2, timeout=5)
+
+    def wire(key: str, subject: str) -> Step:
+        def apply(_ctx: Context) -> None:
+            assert state.get("br"), "the host's bridge comes first"
+            meet.wait()  # both containers are wired at the same time
+            state[key] = True
+
+        return dataclasses.replace(make_step(state, key), subject=subject, apply=apply)
+
+    steps = (make_step(state, "br"), wire("wire-a", "a"), wire("wire-b", "b"))
+    assert Plan("t", "T", "", steps).apply(CTX) == 3
 
 
 def test_early_steps_start_before_the_others_are_read() -> None:
