@@ -437,11 +437,8 @@ def container_plumb(
             stale = links.link_row(ipr, veth)
             if stale is not None and stale.alias == IPT_COMMENT:
                 links.delete_link(ipr, veth)  # a stale half from an earlier run
-            links.add_veth_into(ipr, veth, "eth0", row.pid, mtu)
-            links.set_alias(ipr, veth, IPT_COMMENT)
-            if not attach.ovs:
-                links.set_master(ipr, veth, attach.bridge)
-            links.set_up(ipr, veth)
+            master = None if attach.ovs else attach.bridge
+            links.add_veth_into(ipr, veth, "eth0", row.pid, mtu, master=master, alias=IPT_COMMENT)
 
         ctx.netlink(place, host_side)
         inside = Place.of_pid(row.pid, spec.name)

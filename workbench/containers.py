@@ -32,8 +32,7 @@ class ContainerRow:
 def client(timeout: int = 30) -> docker.DockerClient:
     url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        cli = docker.DockerClient(base_url=url, timeout=timeout)
-        cli.ping()
+        cli = docker.DockerClient(base_url=url, timeout=timeout)  # asks the daemon's API version
     except DockerException as exc:
         raise NotReady(
             f"dockerd is not answering on {url.removeprefix('unix://')}: start it "
@@ -92,6 +91,12 @@ def _row(c: Any) -> ContainerRow:
 def list_marked(cli: docker.DockerClient) -> list[ContainerRow]:
     rows = [_row(c) for c in cli.containers.list(all=True, filters={"label": f"{LABEL}={MARK_VALUE}"})]
     return sorted(rows, key=lambda r: (r.host, r.name))
+
+
+def marked_names(cli: docker.DockerClient) -> set[str]:
+    """Our containers' short names, in one request (no per-container inspect)."""
+    found = cli.api.containers(all=True, filters={"label": f"{LABEL}={MARK_VALUE}"})
+    return {(c.get("Labels") or {}).get(LABEL_NAME, "") for c in found}
 
 
 def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:

@@ -158,26 +158,42 @@ def add_address(ipr: IPRoute, name: str, cidr: str) -> None:
             raise
 
 
-def add_veth_into(ipr: IPRoute, name: str, peer: str, pid: int, mtu: int) -> None:
-    """veth `name` here, its peer created directly in the namespace of `pid`."""
+def add_veth_into(
+    ipr: IPRoute,
+    name: str,
+    peer: str,
+    pid: int,
+    mtu: int,
+    *,
+    master: str | None = None,
+    alias: str | None = None,
+) -> None:
+    """veth `name` here (on `master`, with ifalias `alias`, up), its peer created
+    directly in the namespace of `pid`: two netlink requests in all."""
+    extra = {"master": must_index(ipr, master)} if master else {}
     ipr.link(
         "add",
         ifname=name,
         kind="veth",
         mtu=mtu,
         peer={"ifname": peer, "net_ns_pid": pid, "mtu": mtu},
+        **extra,
     )
+    settings = {"ifalias": alias} if alias else {}
+    ipr.link("set", index=must_index(ipr, name), state="up", **settings)
 
 
 def configure_iface(ipr: IPRoute, name: str, cidr: str, gateway: str | None, mtu: int) -> None:
-    """Inside a container: MTU, address, up, default route."""
+    """Inside a container: MTU, address, up, default route (and lo up)."""
     idx = must_index(ipr, name)
-    ipr.link("set", index=idx, mtu=mtu)
-    add_address(ipr, name, cidr)
-    ipr.link("set", index=idx, state="up")
-    lo = index_of(ipr, "lo")
-    if lo is not None:
-        ipr.link("set", index=lo, state="up")
+    ipr.link("set", index=idx, mtu=mtu, state="up")
+    iface = ipaddress.ip_interface(cidr)
+    try:
+        ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    except NetlinkError as exc:
+        if exc.code != 17:  # EEXIST: already there
+            raise
+    ipr.link("set", index=1, state="up")  # lo is ifindex 1 in every namespace
     if gateway:
         try:
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import docker
 
@@ -30,6 +30,7 @@ from .host import Host, NetnsWorker, Place
 from .ovs import Ovs
 
 T = TypeVar("T")
+DockerClient: TypeAlias = docker.DockerClient  # (inside Context, `docker` is its property)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Context:
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
         self._workers: dict[str | None, NetnsWorker] = {}
+        self._names: set[str] | None = None  # our containers' names, listed once
 
     def host(self, name: str) -> Host:
         try:
@@ -97,14 +99,24 @@ class Context:
     @property
     def docker(self) -> docker.DockerClient:
         with self._lock:
-            if self._docker is None:
-                self._docker = dk.client()
-            return self._docker
+            return self._docker_client()
+
+    def _docker_client(self) -> DockerClient:
+        if self._docker is None:
+            self._docker = dk.client()
+        return self._docker
 
     def container(self, name: str) -> dk.ContainerRow | None:
         """A container's row, asked once per context: its pid does not change while it
-        runs. Steps that create or remove containers call forget()."""
+        runs. Steps that create or remove containers call remember() or forget().
+        Which of ours exist is asked once, so absent ones cost no request each."""
         if name not in self._containers:
+            with self._lock:
+                if self._names is None:
+                    self._names = dk.marked_names(self._docker_client())
+                absent = name not in self._names
+            if absent:
+                return None
             row = dk.find(self.docker, name)
             if row is None or row.status != "running":
                 return row  # not cached: it may be started in a moment
@@ -113,6 +125,8 @@ class Context:
 
     def remember(self, row: dk.ContainerRow) -> None:
         """A container a step has just started (saves asking docker again)."""
+        if self._names is not None:
+            self._names.add(row.name)
         if row.status == "running" and row.pid:
             self._containers[row.name] = row
 
