@@ -70,6 +70,13 @@ def timed_apply(engine: Engine, plan: Plan) -> float:
 def undo(engine: Engine, plan: Plan) -> None:
     with engine.context() as ctx:
         plan.undo(ctx)
+    # docker and the kernel finish tearing down after the calls return (shims
+    # exiting, namespaces freed): let that settle so neither side is timed
+    # against the other's leftovers
+    time.sleep(QUIET)
+
+
+QUIET = 1.0  # seconds
 
 
 def main() -> int:
