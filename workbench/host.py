@@ -143,7 +143,11 @@ class NetnsWorker:
         self.place = place
         self._ipr: IPRoute | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"netns:{place.label}")
-        self._pool.submit(self._enter).result()
+        try:
+            self._pool.submit(self._enter).result()
+        except BaseException:
+            self._pool.shutdown(wait=True)
+            raise
 
     def _enter(self) -> None:
         if self.place.path is not None:

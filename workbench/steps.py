@@ -3,8 +3,8 @@ how to apply itself, check that it holds (verify, reading real state) and
 undo itself. State is never stored: a step is "applied" when verify() says so.
 
     Plan.apply   runs pending steps, verifies each, and on a failure undoes the
-                 steps it applied in this run (reverse order). Each host's steps
-                 run in plan order, hosts side by side (see Plan.apply).
+                 steps it applied in this run (reverse order). Steps run side by
+                 side where what they declare allows it (see Plan.apply).
     Plan.next    applies the first pending step.
     Plan.undo    undoes every step that holds, last first.
     Plan.back    undoes the last step that holds.
