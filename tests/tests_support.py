@@ -65,12 +65,13 @@ def container_ping(name: str, dst: str, *, size: int = 56, df: bool = False, cou
     return out.returncode == 0 and f"{count} received" in out.stdout
 
 
-NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers": []}
+NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers": [], "run_dir": []}
 
 
 def leftovers(instance: str, docker_host: str | None = None) -> dict[str, list[str]]:
     """Everything that carries an instance's mark, found without the project's code:
-    namespaces by name, live processes started on its run directory, containers by label."""
+    namespaces by name, live processes started on its run directory, containers by label,
+    and whatever is left in the run directory itself."""
     prefix, run = f"cn-{instance}-", f"/run/containet/{instance}/"
     netns = "/var/run/netns"
     ns = sorted(n for n in os.listdir(netns) if n.startswith(prefix)) if os.path.isdir(netns) else []
@@ -90,4 +91,5 @@ def leftovers(instance: str, docker_host: str | None = None) -> dict[str, list[s
         text=True,
         timeout=30,
     ).stdout.split()
-    return {"namespaces": ns, "processes": procs, "containers": out}
+    left = sorted(p.name for p in Path(run).iterdir()) if os.path.isdir(run) else []
+    return {"namespaces": ns, "processes": procs, "containers": out, "run_dir": left}

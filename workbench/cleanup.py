@@ -184,7 +184,7 @@ def clean(
             progress(f"would remove {item.what}")
         return [i.what for i in items]
     done = []
-    with lab.locked():
+    with lab.locked(release=True):
         for item in find(system_ovs):
             item.remove()
             done.append(item.what)

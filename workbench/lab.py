@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute, netns
@@ -217,15 +217,37 @@ def health(count: int | None = None) -> LabHealth:
 
 # --- up / down --------------------------------------------------------------
 @contextmanager
-def locked() -> Iterator[None]:
-    """One mutating containet command at a time."""
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUN_DIR / ".lock", "w") as fh:
+def locked(*, release: bool = False) -> Iterator[None]:
+    """One mutating containet command at a time (an flock on RUN_DIR/.lock).
+
+    With release=True (clean, lab down) the instance's run directory goes too
+    when nothing but the lock is left in it. A command that was waiting on the
+    removed lock file notices (the path no longer names the file it locked)
+    and locks the new one instead, so two commands never both hold the lock."""
+    lock = RUN_DIR / ".lock"
+    while True:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        fh = open(lock, "a")  # noqa: SIM115 - held until the end of the with block below
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            same = os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()
+    try:
+        yield
+    finally:
+        rest = [p for p in RUN_DIR.iterdir() if p.name != ".lock"] if release else [lock]
+        if release and all(p.is_dir() and not any(p.iterdir()) for p in rest):
+            for p in rest:
+                p.rmdir()
+            lock.unlink()
+            with suppress(OSError):
+                RUN_DIR.rmdir()
+                RUN_DIR.parent.rmdir()  # /run/containet, when no other instance is there
+        fh.close()
 
 
 def preflight(need_docker: bool = True) -> None:
@@ -349,7 +371,7 @@ def down(progress: Progress = _quiet, remove_containers: bool = True) -> list[st
     """Remove the lab: containers of lab hosts, OVS instances, namespaces."""
     if os.geteuid() != 0:
         raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
-    with locked():
+    with locked(release=True):
         removed = []
         if remove_containers:
             try:
