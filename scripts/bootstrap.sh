@@ -77,7 +77,7 @@ case "$job" in
     test)
         say "lint: ruff, mypy, import contracts"
         ruff check workbench scenarios screens tests bench
-        mypy workbench
+        mypy workbench scenarios screens tests bench
         lint-imports
         say "Vagrantfile: vagrant validate (HOSTS=2 and HOSTS=8)"
         for n in 2 8; do HOSTS=$n VAGRANT_HOME=/tmp/containet-vagrant vagrant validate --ignore-provider >/dev/null; done

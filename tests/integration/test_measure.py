@@ -27,7 +27,7 @@ from workbench.engine import Engine
 from workbench.errors import BadInput
 from workbench.host import Place
 from workbench.measure import ping as pg
-from workbench.measure.iperf import REGISTRY, SERVER_PORTS
+from workbench.measure.iperf import REGISTRY, SERVER_PORTS, IperfInterval
 from workbench.measure.ping import PingReply
 
 pytestmark = pytest.mark.lab
@@ -166,7 +166,7 @@ IPERF_FIELDS = {
 
 
 def test_iperf_across_the_tunnel_streams_intervals(exp1: Engine, capfd: pytest.CaptureFixture[str]) -> None:
-    live = []
+    live: list[IperfInterval] = []
     res = exp1.iperf("h1-a", "h2-a", seconds=2, on_interval=live.append)
     print("caller's stdout still works")
     out = capfd.readouterr().out
@@ -189,7 +189,7 @@ def test_iperf_udp_and_reverse(exp1: Engine) -> None:
     udp = exp1.iperf("h1-a", "h2-b", seconds=1, udp=True, bitrate="5M")
     assert udp.protocol == "UDP" and udp.retransmits is None
     assert 4e6 < udp.received_bps < 6e6
-    live = []
+    live: list[IperfInterval] = []
     rev = exp1.iperf("h1-a", "h2-a", seconds=1, reverse=True, on_interval=live.append)
     assert rev.received_bps > 0
     assert live and live[0].retransmits is not None  # the server sends: its lines carry Retr

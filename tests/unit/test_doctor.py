@@ -169,7 +169,8 @@ def test_host_side_veth_down_is_the_first_failure() -> None:
     h1 = f.hosts["host1"]
     down = tuple(replace(lk, admin_up=False, state="DOWN") if lk.name == "cn-h1-a" else lk for lk in h1.links)
     f = with_host(f, "host1", links=down)
-    f = replace(f, src=replace(f.src, eth0=replace(f.src.eth0, state="LOWERLAYERDOWN")))  # type: ignore[arg-type]
+    assert f.src.eth0 is not None
+    f = replace(f, src=replace(f.src, eth0=replace(f.src.eth0, state="LOWERLAYERDOWN")))
     first = build_report(f).first_failure
     assert first is not None and first.hop == "veth cn-h1-a (host1)" and first.name == "up"
     assert first.fix is not None and first.fix.ops[0].kind == "link_up"
@@ -216,10 +217,11 @@ def test_wrong_vlan_tag_names_the_port_not_the_correct_end() -> None:
 
 def test_mtu_trap_names_the_mtu_and_fixes_both_ends() -> None:
     f = facts()
+    assert f.src.eth0 is not None and f.dst.eth0 is not None
     f = replace(
         f,
-        src=replace(f.src, eth0=replace(f.src.eth0, mtu=1500)),  # type: ignore[arg-type]
-        dst=replace(f.dst, eth0=replace(f.dst.eth0, mtu=1500)),  # type: ignore[arg-type]
+        src=replace(f.src, eth0=replace(f.src.eth0, mtu=1500)),
+        dst=replace(f.dst, eth0=replace(f.dst.eth0, mtu=1500)),
         big=ProbeFact(1472, True, 2, 0),
     )
     first = build_report(f).first_failure
