@@ -48,6 +48,7 @@ from .doctor_checks import (
     parse_trace,
     path_mtu_limit,
     path_tunnel,
+    tunnel_route,
 )
 from .errors import BadInput, NotReady, WorkbenchError
 from .host import Host, Place
@@ -261,7 +262,7 @@ def _in_port(facts: HostFacts, port: str | None, bridge: str) -> str | None:
 
 def traces(f: DoctorFacts, hosts: dict[str, Host]) -> dict[str, TraceFact]:
     """ofproto/trace on the source host (into OVS from the container side) and, across hosts,
-    on the far host (out of the tunnel toward the destination)."""
+    on every later host of the path (out of the tunnel from the host before it)."""
     out: dict[str, TraceFact] = {}
     src, dst = f.src, f.dst
     if src.eth0 is None or dst.eth0 is None or not f.src_ip or not f.dst_ip:
@@ -274,14 +275,18 @@ def traces(f: DoctorFacts, hosts: dict[str, Host]) -> dict[str, TraceFact]:
         if entry and (f.cross_host or f.src_plan.ovs):
             out[src.host] = _trace(hosts[src.host], sbr, f"in_port={entry},{pkt}")
     if f.cross_host:
-        dh = f.hosts[dst.host]
-        dbr = host_plan(f, dst.host).ovs_bridge
-        tun = path_tunnel(f, dst.host, src.host)
-        if dh.ovs_ok and dbr in dh.ovs_bridges and tun is not None:
-            sport = sh.port(src.host_veth)
-            vlan = f"dl_vlan={sport.tag}," if sport is not None and sport.tag is not None else ""
-            flow = f"tun_src={sh.underlay_ip},tun_dst={dh.underlay_ip},in_port={tun.name},{vlan}{pkt}"
-            out[dst.host] = _trace(hosts[dst.host], dbr, flow)
+        sport = sh.port(src.host_veth)
+        vlan = f"dl_vlan={sport.tag}," if sport is not None and sport.tag is not None else ""
+        for host in f.hosts_on_path[1:]:  # out of the tunnel from the host before
+            prev = f.previous_host(host)
+            here = f.hosts.get(host)
+            br = host_plan(f, host).ovs_bridge
+            tun = path_tunnel(f, host, prev) if prev else None
+            if prev is None or here is None or not here.ovs_ok or br not in here.ovs_bridges or tun is None:
+                continue
+            tun_ips = f"tun_src={f.hosts[prev].underlay_ip},tun_dst={here.underlay_ip}"
+            flow = f"{tun_ips},in_port={tun.name},{vlan}{pkt}"
+            out[host] = _trace(hosts[host], br, flow)
     return out
 
 
@@ -310,12 +315,18 @@ def collect(
     src_plan, dst_plan = ends.get(a.name, EndPlan()), ends.get(b.name, EndPlan())
     a_ip = a.ip or (src_plan.cidr.split("/")[0] if src_plan.cidr else None)
     b_ip = b.ip or (dst_plan.cidr.split("/")[0] if dst_plan.cidr else None)
+    route = tunnel_route(
+        a.host,
+        b.host,
+        {h.name: h.underlay_ip for h in hosts.values()},
+        {name: [remote for _port, _type, remote in plan.tunnels] for name, plan in hostplans.items()},
+    )
     progress("reading hosts, containers and probing")
     with ThreadPoolExecutor(max_workers=6) as pool:
-        peer = hosts[b.host] if a.host != b.host else None
+        # each host on the way probes the underlay toward the next one
         fut_hosts = {
-            h: pool.submit(host_facts, hosts[h], peer if h == a.host else None, probe)
-            for h in dict.fromkeys((a.host, b.host))
+            h: pool.submit(host_facts, hosts[h], hosts[route[i + 1]] if i + 1 < len(route) else None, probe)
+            for i, h in enumerate(route)
         }
         fut_a = pool.submit(end_facts, a, b_ip)
         fut_b = pool.submit(end_facts, b, a_ip)
@@ -339,6 +350,7 @@ def collect(
             subnet=subnet,
             small=small,
             big=big,
+            route=route,
         )
     if trace:
         progress("tracing the flow in OVS")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -263,10 +263,55 @@ class DoctorFacts:
     subnet: str | None = None
     small: ProbeFact | None = None
     big: ProbeFact | None = None
+    route: tuple[str, ...] = ()  # the hosts a frame crosses, src's first (see tunnel_route)
 
     @property
     def cross_host(self) -> bool:
         return self.src.host != self.dst.host
+
+    @property
+    def hosts_on_path(self) -> tuple[str, ...]:
+        if len(self.route) >= 2 and self.route[0] == self.src.host and self.route[-1] == self.dst.host:
+            return self.route
+        return tuple(dict.fromkeys((self.src.host, self.dst.host)))
+
+    def next_host(self, host: str) -> str | None:
+        path = self.hosts_on_path
+        i = path.index(host) if host in path else -1
+        return path[i + 1] if 0 <= i < len(path) - 1 else None
+
+    def previous_host(self, host: str) -> str | None:
+        path = self.hosts_on_path
+        i = path.index(host) if host in path else -1
+        return path[i - 1] if i > 0 else None
+
+
+def tunnel_route(
+    src: str, dst: str, underlay: Mapping[str, str], remotes: Mapping[str, Iterable[str]]
+) -> tuple[str, ...]:
+    """The hosts a frame crosses from host `src` to host `dst`: the shortest chain of
+    tunnels, each host's tunnel remotes (underlay addresses) naming the next host.
+    Direct where src has a tunnel to dst; through host1 in a star. (src, dst) when no
+    chain is known, so a missing tunnel is still looked for where it should be."""
+    if src == dst:
+        return (src,)
+    by_ip = {ip: host for host, ip in underlay.items()}
+    came_from: dict[str, str] = {src: src}
+    frontier = [src]
+    while frontier and dst not in came_from:
+        nxt = []
+        for host in frontier:
+            for peer in sorted({by_ip[r] for r in remotes.get(host, ()) if r in by_ip}):
+                if peer not in came_from:
+                    came_from[peer] = host
+                    nxt.append(peer)
+        frontier = nxt
+    if dst not in came_from:
+        return (src, dst)
+    path = [dst]
+    while path[-1] != src:
+        path.append(came_from[path[-1]])
+    return tuple(reversed(path))
 
 
 #: turns (host, where, plain command) into the command as typed in this mode
@@ -564,7 +609,7 @@ def path_mtu_limit(f: DoctorFacts) -> tuple[int | None, str]:
     """The largest container MTU the path carries, and why."""
     if not f.cross_host:
         return None, "same host: no tunnel"
-    tun = path_tunnel(f, f.src.host, f.dst.host)
+    tun = path_tunnel(f, f.src.host, f.next_host(f.src.host) or f.dst.host)
     host = f.hosts.get(f.src.host)
     kind = tun.type if tun else next((t for _p, t, _r in _plan_tunnels(f, f.src.host)), "gre")
     if kind not in TUNNEL_OVERHEAD:
@@ -991,6 +1036,16 @@ def check_trace(out: _Out, f: DoctorFacts, host_name: str, hop: str, deliver: st
     tun = f" (tunnelled to {', '.join(trace.tunnels)})" if trace.tunnels else ""
     flood = " by flooding" if any("flooding" in n for n in trace.notes) else ""
     if trace.dropped:
+        miss = next((n for n in trace.notes if n.startswith("neighbor cache miss")), None)
+        if trace.tunnels and miss:  # not OVS's choice: the tunnel's far end does not answer ARP
+            where = ", ".join(trace.tunnels)
+            out.add(
+                hop,
+                "ofproto/trace",
+                WARN,
+                f"frame heads for the tunnel to {where}, but {miss}: see the tunnel",
+            )
+            return
         out.add(
             hop, "ofproto/trace", FAIL, f"OVS drops the frame: Datapath actions: {trace.actions or 'none'}"
         )
@@ -1197,10 +1252,11 @@ def check_end_to_end(out: _Out, f: DoctorFacts) -> None:
 
 def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -> DoctorReport:
     """Every check, in path order: src container, its veth, its bridge(s), its OVS and tunnel,
-    the far host's tunnel, OVS, bridge, veth and the destination container; then end to end."""
+    both ends of each tunnel on the way (and the OVS of any host in between), the far host's
+    OVS, bridge, veth and the destination container; then end to end."""
     out = _Out(render)
     src, dst = f.src, f.dst
-    hosts_ok = all(check_host_ok(out, f, h) for h in dict.fromkeys((src.host, dst.host)))
+    hosts_ok = all(check_host_ok(out, f, h) for h in f.hosts_on_path)
     if not hosts_ok:
         return DoctorReport(src.name, dst.name, src.host, dst.host, f.scenario, tuple(out.checks), seconds)
     check_container(out, f, src, f.src_plan, f.dst_ip)
@@ -1216,9 +1272,14 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
         check_ovs(out, f, src.host, ovs_entry(f, src, f.src_plan), None)
         if not lb_src:
             check_firewall(out, f, src.host, None, f"OVS {src_br} ({src.host})")
-        check_tunnel(out, f, src.host, dst.host, outbound=True)
-        check_tunnel(out, f, dst.host, src.host, outbound=False)
-        back = path_tunnel(f, dst.host, src.host)
+        path = f.hosts_on_path
+        for a, b in zip(path, path[1:], strict=False):
+            check_tunnel(out, f, a, b, outbound=True)
+            check_tunnel(out, f, b, a, outbound=False)
+            back = path_tunnel(f, b, a)
+            if b != dst.host:  # a host in between: in by one tunnel, out by the next
+                check_ovs(out, f, b, back.name if back else None, None)
+        back = path_tunnel(f, dst.host, path[-2])
         check_ovs(out, f, dst.host, back.name if back else None, ovs_entry(f, dst, f.dst_plan))
         if not lb_dst:
             check_firewall(out, f, dst.host, None, f"OVS {dst_br} ({dst.host})")

@@ -86,6 +86,26 @@ def test_three_hosts_all_pairs(own_lab: None, topology: str) -> None:
     assert {k: v for k, v in result.items() if v[0] != v[1]} == {}
 
 
+def test_doctor_walks_a_star_through_host1_and_fixes_the_middle(own_lab: None) -> None:
+    """host2 and host3 share no tunnel in a star: the doctor follows the frame through
+    host1, and a broken tunnel there is named, fixed, and the pair talks again."""
+    assert cli("lab", "up", "--hosts", "3", "--topology", "star").returncode == 0
+    assert cli("scenario", "apply", "exp1").returncode == 0
+    healthy = cli("doctor", "h2-a", "h3-a")
+    assert healthy.returncode == 0, healthy.stdout
+    assert "OVS br0 (host1)" in healthy.stdout and "frame leaves by gre0-host3" in healthy.stdout
+
+    db = f"--db=unix:/run/containet/{MH}/host1/db.sock"
+    subprocess.run(
+        ["ovs-vsctl", db, "set", "interface", "gre0-host3", "options:remote_ip=10.0.0.9"], check=True
+    )
+    broken = cli("doctor", "h2-a", "h3-a")
+    assert broken.returncode == 1
+    assert "first broken hop is tunnel gre0-host3 (host1): remote_ip" in broken.stdout
+    assert cli("doctor", "h2-a", "h3-a", "--fix").returncode == 0
+    assert cli("ping", "h2-a", "h3-a", "-c", "2").returncode == 0
+
+
 def test_four_hosts_up_and_down_leave_nothing(own_lab: None) -> None:
     assert cli("lab", "up", "--hosts", "4").returncode == 0
     names = [n for n in os.listdir("/var/run/netns") if n.startswith(f"cn-{MH}-")]

@@ -29,6 +29,7 @@ from workbench.doctor_checks import (
     next_probe,
     parse_dp_ports,
     parse_trace,
+    tunnel_route,
 )
 from workbench.links import LinkRow
 
@@ -299,6 +300,93 @@ def test_trace_drop_fails_the_ovs_hop() -> None:
     f = with_host(f, "host1", trace=TraceFact("br0", "in_port=cn-h1-a", "drop"))
     first = build_report(f).first_failure
     assert first is not None and first.hop == "OVS br0 (host1)" and first.name == "ofproto/trace"
+
+
+NEIGHBOR_MISS = (
+    "     -> output to native tunnel\n"
+    "     -> tunneling to 10.0.0.9 via br-phy\n"
+    "     -> neighbor cache miss for 10.0.0.9 on bridge br-phy, sending ARP request\n"
+    "Datapath actions: drop\n"
+)
+
+
+def test_a_tunnel_whose_far_end_does_not_answer_arp_is_blamed_not_ovs() -> None:
+    f = facts()
+    wrong = tuple(
+        replace(p, options=(("remote_ip", "10.0.0.9"),)) if p.name == "gre0" else p
+        for p in f.hosts["host1"].ovs_ports
+    )
+    trace = parse_trace("br0", "in_port=LOCAL", NEIGHBOR_MISS, {})
+    assert trace.dropped and trace.tunnels == ("10.0.0.9",)
+    report = build_report(with_host(f, "host1", ovs_ports=wrong, trace=trace))
+    ovs_hop = [c for c in report.checks if c.hop == "OVS br0 (host1)" and c.name == "ofproto/trace"]
+    assert ovs_hop[0].status == WARN and "neighbor cache miss" in ovs_hop[0].evidence
+    first = report.first_failure
+    assert first is not None and (first.hop, first.name) == ("tunnel gre0 (host1)", "remote_ip")
+    assert first.fix is not None and first.fix.ops[0].kind == "ovs_set_remote_ip"
+
+
+def test_tunnel_route() -> None:
+    underlay = {"host1": "10.0.0.3", "host2": "10.0.0.4", "host3": "10.0.0.5"}
+    star = {"host1": ["10.0.0.4", "10.0.0.5"], "host2": ["10.0.0.3"], "host3": ["10.0.0.3"]}
+    mesh = {
+        "host1": ["10.0.0.4", "10.0.0.5"],
+        "host2": ["10.0.0.3", "10.0.0.5"],
+        "host3": ["10.0.0.3", "10.0.0.4"],
+    }
+    assert tunnel_route("host2", "host3", underlay, star) == ("host2", "host1", "host3")
+    assert tunnel_route("host1", "host3", underlay, star) == ("host1", "host3")
+    assert tunnel_route("host2", "host3", underlay, mesh) == ("host2", "host3")
+    assert tunnel_route("host2", "host3", underlay, {}) == ("host2", "host3")  # nothing planned: look direct
+    assert tunnel_route("host2", "host2", underlay, star) == ("host2",)
+
+
+def star_facts() -> DoctorFacts:
+    """h2-a on host2 to h3-a on host3, the hosts joined only through host1."""
+    ips = {"host1": "10.0.0.3", "host2": "10.0.0.4", "host3": "10.0.0.5"}
+    peers = {"host1": ("host2", "host3"), "host2": ("host1",), "host3": ("host1",)}
+    hosts, plans = {}, {}
+    for name, ip in ips.items():
+        base = host(name, ip, "", exp1=True, veth=f"cn-{name[0]}{name[-1]}-a")
+        tunnels = tuple(
+            OvsPortFact(
+                f"gre0-{p}", "br0", "gre", options=(("remote_ip", ips[p]),), admin_state="up", link_state="up"
+            )
+            for p in peers[name]
+        )
+        hosts[name] = replace(base, ovs_ports=tunnels + tuple(p for p in base.ovs_ports if p.name != "gre0"))
+        plans[name] = HostPlan("docker0", "br0", tuple((f"gre0-{p}", "gre", ips[p]) for p in peers[name]))
+    f = facts()
+    src = replace(f.src, name="h2-a", host="host2", host_veth="cn-h2-a")
+    dst = replace(f.dst, name="h3-a", host="host3", host_veth="cn-h3-a")
+    route = tunnel_route("host2", "host3", ips, {h: [t[2] for t in plans[h].tunnels] for h in plans})
+    return replace(f, src=src, dst=dst, hosts=hosts, host_plans=plans, route=route)
+
+
+def test_a_path_through_a_third_host_is_walked_not_misread() -> None:
+    report = build_report(star_facts())
+    assert report.ok, format_report(report)
+    hops = report.hops
+    walk = [
+        "tunnel gre0-host1 (host2)",
+        "tunnel gre0-host2 (host1)",
+        "OVS br0 (host1)",
+        "tunnel gre0-host3 (host1)",
+    ]
+    walk += ["tunnel gre0-host1 (host3)", "OVS br0 (host3)"]
+    assert [h for h in hops if h in walk] == walk
+
+
+def test_a_wrong_tunnel_on_the_host_in_between_is_the_first_failure() -> None:
+    f = star_facts()
+    h1 = f.hosts["host1"]
+    wrong = tuple(
+        replace(p, options=(("remote_ip", "10.0.0.9"),)) if p.name == "gre0-host3" else p
+        for p in h1.ovs_ports
+    )
+    first = build_report(with_host(f, "host1", ovs_ports=wrong)).first_failure
+    assert first is not None and (first.hop, first.name) == ("tunnel gre0-host3 (host1)", "remote_ip")
+    assert first.fix is not None and dict(first.fix.ops[0].args)["remote_ip"] == "10.0.0.5"
 
 
 def test_ovs_down_is_named_with_lab_up_fix() -> None:
