@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -194,7 +194,6 @@ class Host:
     ovs_db: str  # ovsdb remote, e.g. unix:/run/containet/host1/db.sock
     run_dir: Path | None = None  # lab mode: per-host OVS run directory
     real: bool = False
-    peers: tuple[str, ...] = field(default=())
     datapath: str = "netdev"  # OVS datapath_type of the bridges made here: netdev (userspace) or system
 
     @property

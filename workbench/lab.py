@@ -56,7 +56,7 @@ def underlay_ip(index: int) -> str:
     return f"{UNDERLAY_NET}.{index + 2}"
 
 
-def lab_host(name: str, index: int, count: int) -> Host:
+def lab_host(name: str, index: int) -> Host:
     run_dir = RUN_DIR / name
     return Host(
         name=name,
@@ -65,7 +65,6 @@ def lab_host(name: str, index: int, count: int) -> Host:
         place=Place.named(netns_name(name)),
         ovs_db=f"unix:{OvsPaths(run_dir).sock}",
         run_dir=run_dir,
-        peers=tuple(h for h in host_names(count) if h != name),
     )
 
 
@@ -92,7 +91,7 @@ def saved_topology() -> str:
 
 def lab_hosts(count: int | None = None) -> list[Host]:
     n = count or saved_host_count()
-    return [lab_host(name, i, n) for i, name in enumerate(host_names(n), start=1)]
+    return [lab_host(name, i) for i, name in enumerate(host_names(n), start=1)]
 
 
 # --- marked namespaces ---------------------------------------------------

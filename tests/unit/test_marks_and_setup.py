@@ -37,7 +37,7 @@ def test_seed_addresses() -> None:
     assert host_names() == ["host1", "host2"]
     assert [underlay_ip(1), underlay_ip(2)] == ["10.0.0.3", "10.0.0.4"]
     h1, h2 = lab_hosts(2)
-    assert h1.peers == ("host2",) and h2.peers == ("host1",)
+    assert (h1.underlay_ip, h2.underlay_ip) == ("10.0.0.3", "10.0.0.4")
     assert h1.ovs_db.endswith("/host1/db.sock")
 
 
