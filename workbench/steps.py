@@ -54,7 +54,7 @@ class Context:
         self._docker: docker.DockerClient | None = None
         self._containers: dict[str, dk.ContainerRow | None] = {}
         self._lock = threading.Lock()
-        self._host_locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.Lock] = {}  # one per client to open (see _lock_for)
         self._workers: dict[str | None, NetnsWorker] = {}
         self._names: set[str] | None = None  # our containers' names, listed once
 
@@ -64,19 +64,20 @@ class Context:
         except KeyError:
             raise WorkbenchError(f"unknown host {name!r} (have: {', '.join(self.hosts)})") from None
 
+    def _lock_for(self, key: str) -> threading.Lock:
+        """A lock per client to open, so that different ones open concurrently."""
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
     def ovs(self, host: str) -> Ovs:
         """One client per host, opened on first use; hosts' clients open concurrently."""
-        with self._lock:
-            lock = self._host_locks.setdefault(host, threading.Lock())
-        with lock:
+        with self._lock_for(f"ovs:{host}"):
             if host not in self._ovs:
                 self._ovs[host] = Ovs(self.host(host).ovs_db)
             return self._ovs[host]
 
     def _worker(self, place: Place) -> NetnsWorker:
-        with self._lock:
-            lock = self._host_locks.setdefault(f"netns:{place.path}", threading.Lock())
-        with lock:
+        with self._lock_for(f"netns:{place.path}"):
             worker = self._workers.get(place.path)
             if worker is None:
                 worker = self._workers[place.path] = NetnsWorker(place)
@@ -225,6 +226,15 @@ def _safe_verify(step: Step, ctx: Context) -> bool:
         return False
 
 
+def verify_all(steps: Iterable[Step], ctx: Context) -> list[bool]:
+    """verify() of each step, read concurrently (each reads its own source)."""
+    steps = list(steps)
+    if len(steps) < 2:
+        return [_safe_verify(s, ctx) for s in steps]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda s: _safe_verify(s, ctx), steps))
+
+
 def predecessors(steps: tuple[Step, ...]) -> list[set[int]]:
     """For each step, the earlier steps it must wait for (see Plan.apply)."""
     out: list[set[int]] = []
@@ -261,12 +271,8 @@ class _Run:
         self._lock = threading.Lock()
 
     def read_status(self, indices: list[int]) -> None:
-        steps = [self.plan.steps[i] for i in indices]
-        if len(steps) < 2:
-            self.held.update((i, _safe_verify(s, self.ctx)) for i, s in zip(indices, steps, strict=True))
-            return
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            self.held.update(zip(indices, pool.map(lambda s: _safe_verify(s, self.ctx), steps), strict=True))
+        held = verify_all((self.plan.steps[i] for i in indices), self.ctx)
+        self.held.update(zip(indices, held, strict=True))
 
     def _step(self, i: int) -> None:
         step = self.plan.steps[i]
@@ -339,10 +345,7 @@ class Plan:
     # --- state ------------------------------------------------------------
     def status(self, ctx: Context) -> list[bool]:
         """verify() of every step, read concurrently (each reads its own source)."""
-        if len(self.steps) < 2:
-            return [_safe_verify(s, ctx) for s in self.steps]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(lambda s: _safe_verify(s, ctx), self.steps))
+        return verify_all(self.steps, ctx)
 
     # --- running ------------------------------------------------------------
     def _apply_one(self, i: int, step: Step, ctx: Context, emit: Listener) -> None:
