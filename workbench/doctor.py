@@ -55,7 +55,7 @@ from .host import Host, Place
 from .inventory.model import Container, Snapshot
 from .marks import IPT_COMMENT, host_veth
 from .measure.ping import PingOptions, Target, ping_from
-from .ovs import Ovs, appctl, one, uuids
+from .ovs import Ovs, appctl, bridge_ports, one
 from .setup import load_tunrc
 from .steps import Cmd
 
@@ -126,16 +126,10 @@ def plans_of(engine: Engine) -> tuple[str | None, str | None, dict[str, EndPlan]
 
 # --- reading -----------------------------------------------------------------------------
 def ovs_facts(ovs: Ovs) -> tuple[tuple[str, ...], tuple[OvsPortFact, ...]]:
-    ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
-    ports = {r["_uuid"]: r for r in ovs.rows("Port")}
     bridges, out = [], []
-    for br in ovs.rows("Bridge"):
+    for br, pairs in bridge_ports(ovs):
         bridges.append(br["name"])
-        for puuid in uuids(br.get("ports")):
-            port = ports.get(puuid)
-            if port is None:
-                continue
-            iface = next((ifaces[u] for u in uuids(port.get("interfaces")) if u in ifaces), {})
+        for port, iface in pairs:
             stats = iface.get("statistics") or {}
             out.append(
                 OvsPortFact(
@@ -150,7 +144,7 @@ def ovs_facts(ovs: Ovs) -> tuple[tuple[str, ...], tuple[OvsPortFact, ...]]:
                     stats=tuple(sorted((k, int(v)) for k, v in stats.items())),
                 )
             )
-    return tuple(sorted(bridges)), tuple(out)
+    return tuple(bridges), tuple(out)
 
 
 def _read_sysctl(path: str) -> int | None:

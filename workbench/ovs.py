@@ -209,6 +209,22 @@ def uuids(value: Any) -> list[Any]:
     return [getattr(value, "uuid", value)]
 
 
+Row = dict[str, Any]
+
+
+def bridge_ports(ovs: Ovs) -> list[tuple[Row, list[tuple[Row, Row]]]]:
+    """Each Bridge row (by name) with its Port rows, each beside its (first) Interface
+    row ({} when it has none): the walk every reader of bridges and ports needs."""
+    ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
+    ports = {r["_uuid"]: r for r in ovs.rows("Port")}
+    out = []
+    for br in sorted(ovs.rows("Bridge"), key=lambda r: r["name"]):
+        found = [ports[u] for u in uuids(br.get("ports")) if u in ports]
+        pairs = [(p, next((ifaces[u] for u in uuids(p.get("interfaces")) if u in ifaces), {})) for p in found]
+        out.append((br, pairs))
+    return out
+
+
 #: the tables containet reads and writes; the client mirrors only these
 TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror", "Manager")
 

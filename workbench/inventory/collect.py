@@ -10,7 +10,7 @@ from .. import links
 from ..errors import WorkbenchError
 from ..host import Host, Place
 from ..marks import MARK_VALUE, OVS_MARK
-from ..ovs import Ovs, one, uuids
+from ..ovs import Ovs, bridge_ports, one, uuids
 from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
 
 
@@ -36,19 +36,13 @@ def bridges_of(rows: list[links.LinkRow]) -> tuple[LinuxBridge, ...]:
 
 
 def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
-    ifaces = {r["_uuid"]: r for r in ovs.rows("Interface")}
-    ports = {r["_uuid"]: r for r in ovs.rows("Port")}
     qos_rate = {
         r["_uuid"]: float((r.get("other_config") or {}).get("max-rate", 0)) / 1e6 for r in ovs.rows("QoS")
     }
     out = []
-    for br in sorted(ovs.rows("Bridge"), key=lambda r: r["name"]):
+    for br, pairs in bridge_ports(ovs):
         plist = []
-        for puuid in uuids(br.get("ports")):
-            port = ports.get(puuid)
-            if port is None:
-                continue
-            iface = next((ifaces[u] for u in uuids(port.get("interfaces")) if u in ifaces), {})
+        for port, iface in pairs:
             stats = iface.get("statistics") or {}
             plist.append(
                 OvsPort(
