@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
@@ -238,15 +239,21 @@ def locked(*, release: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        rest = [p for p in RUN_DIR.iterdir() if p.name != ".lock"] if release else [lock]
-        if release and all(p.is_dir() and not any(p.iterdir()) for p in rest):
-            for p in rest:
-                p.rmdir()
-            lock.unlink()
-            with suppress(OSError):
-                RUN_DIR.rmdir()
-                RUN_DIR.parent.rmdir()  # /run/containet, when no other instance is there
+        if release:
+            _remove_if_spent(lock)
         fh.close()
+
+
+def _remove_if_spent(lock: Path) -> None:
+    """The run directory, its lock and empty folders, when that is all it holds."""
+    rest = [p for p in RUN_DIR.iterdir() if p != lock]
+    if all(p.is_dir() and not any(p.iterdir()) for p in rest):
+        for p in rest:
+            p.rmdir()
+        lock.unlink()
+        with suppress(OSError):
+            RUN_DIR.rmdir()
+            RUN_DIR.parent.rmdir()  # /run/containet, when no other instance is there
 
 
 def preflight(need_docker: bool = True) -> None:
