@@ -27,6 +27,7 @@ from workbench.engine import Engine  # noqa: E402
 from workbench.steps import Plan  # noqa: E402
 
 SCENARIO = "exp1"
+QUIET = 1.0  # seconds for teardown to settle after each undo (see undo)
 
 
 def is_run(step_id: str) -> bool:
@@ -74,9 +75,6 @@ def undo(engine: Engine, plan: Plan) -> None:
     # exiting, namespaces freed): let that settle so neither side is timed
     # against the other's leftovers
     time.sleep(QUIET)
-
-
-QUIET = 1.0  # seconds
 
 
 def main() -> int:

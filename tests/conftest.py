@@ -94,19 +94,3 @@ def applied(engine: object) -> Callable[[str], object]:
         return engine
 
     return apply
-
-
-def container_run(name: str, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run a program inside a containet container's network namespace (host binary)."""
-    import docker
-
-    from workbench.marks import docker_name
-
-    cli = docker.from_env()
-    try:
-        pid = cli.containers.get(docker_name(name)).attrs["State"]["Pid"]
-    finally:
-        cli.close()
-    return subprocess.run(
-        ["nsenter", "-t", str(pid), "-n", *argv], capture_output=True, text=True, timeout=timeout
-    )

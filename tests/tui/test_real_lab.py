@@ -11,26 +11,13 @@ from textual.widgets import DataTable, Select
 
 from screens.app import make_app
 from screens.doctor import DoctorScreen
-from screens.inventory import HostTree
 from screens.measure import MeasureView
 from screens.scenario import ScenariosView
 from workbench.marks import host_veth
 
-from .conftest import wait_for
+from .conftest import tree_text, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.asyncio, pytest.mark.timeout(180)]
-
-
-def _tree(app, host: str) -> str:  # type: ignore[no-untyped-def]
-    out: list[str] = []
-
-    def walk(node) -> None:  # type: ignore[no-untyped-def]
-        out.append(str(node.label))
-        for child in node.children:
-            walk(child)
-
-    walk(app.query_one(f"#tree-{host}", HostTree).root)
-    return "\n".join(out)
 
 
 async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +27,7 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
         await wait_for(
             pilot, lambda: all(app.sources.get(k) for k in ("docker", "netlink:host1", "ovs:host1")), 20
         )
-        assert "h1-a" not in _tree(app, "host1")
+        assert "h1-a" not in tree_text(app, "host1")
         full_reads = app.collects
 
         await pilot.press("2")
@@ -55,14 +42,14 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
         await wait_for(
             pilot,
             lambda: (
-                "h1-a" in _tree(app, "host1")
-                and "172.15.42." in _tree(app, "host1")
-                and "h2-a" in _tree(app, "host2")
+                "h1-a" in tree_text(app, "host1")
+                and "172.15.42." in tree_text(app, "host1")
+                and "h2-a" in tree_text(app, "host2")
             ),
             timeout=15,
         )
         assert app.collects > full_reads
-        assert "gre" in _tree(app, "host1") and "remote_ip" in _tree(app, "host1")
+        assert "gre" in tree_text(app, "host1") and "remote_ip" in tree_text(app, "host1")
 
         await pilot.press("3")
         view = app.query_one(MeasureView)

@@ -31,7 +31,7 @@ from workbench import containers as dk
 from workbench.marks import INSTANCE, docker_name
 from workbench.ovs import OvsPaths, pid_alive, read_pid, start_daemons
 
-from .conftest import wait_for
+from .conftest import tree_text, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.asyncio, pytest.mark.timeout(150)]
 
@@ -41,18 +41,6 @@ SIZE = (120, 40)
 
 def _topbar(app: ContainetApp) -> str:
     return str(app.query_one("#topbar").render())
-
-
-def _tree(app: ContainetApp, host: str) -> str:
-    out: list[str] = []
-
-    def walk(node) -> None:  # type: ignore[no-untyped-def]
-        out.append(str(node.label))
-        for child in node.children:
-            walk(child)
-
-    walk(app.query_one(f"#tree-{host}", HostTree).root)
-    return "\n".join(out)
 
 
 def _ovs_up(app: ContainetApp, host: str) -> bool:
@@ -88,7 +76,7 @@ async def test_ovsdb_server_stopped_shows_disconnected_then_recovers(engine) -> 
             await wait_for(pilot, lambda: app.sources.get("ovs:host1") is False, 10)
             assert "ovs✗" in _topbar(app)
             await wait_for(pilot, lambda: not _ovs_up(app, "host1"), 10)
-            await wait_for(pilot, lambda: "OVS disconnected" in _tree(app, "host1"), 5)
+            await wait_for(pilot, lambda: "OVS disconnected" in tree_text(app, "host1"), 5)
             assert "ovs ○" in str(app.query_one("#tree-host1", HostTree).border_subtitle)
             # nothing else went down with it
             assert all(app.sources.get(k) for k in SOURCES if k != "ovs:host1")
@@ -98,7 +86,7 @@ async def test_ovsdb_server_stopped_shows_disconnected_then_recovers(engine) -> 
             assert read_pid(pidfile) not in (None, pid)
             await wait_for(pilot, lambda: app.sources.get("ovs:host1") is True, 20)
             await wait_for(pilot, lambda: _ovs_up(app, "host1"), 10)
-            await wait_for(pilot, lambda: "OVS disconnected" not in _tree(app, "host1"), 5)
+            await wait_for(pilot, lambda: "OVS disconnected" not in tree_text(app, "host1"), 5)
             assert "✗" not in _topbar(app)
     finally:
         if read_pid(pidfile) is None:  # leave the session lab as it was, whatever happened
@@ -261,7 +249,7 @@ async def test_private_dockerd_restart_shows_disconnected_then_recovers(  # type
             assert row.status == "running"
             await wait_for(pilot, lambda: app.snap is not None and app.snap.container("rc-a") is not None, 10)
             assert app.collects > before
-            assert "rc-a" in _tree(app, "host1")
+            assert "rc-a" in tree_text(app, "host1")
             await asyncio.to_thread(dk.remove, cli, docker_name("rc-a"))
             await wait_for(pilot, lambda: app.snap is not None and app.snap.container("rc-a") is None, 10)
         finally:
