@@ -1,0 +1,24 @@
+"""Every scenario renders the same shell text as before steps became typed intents.
+
+The files in exports/ were written by `Engine.export` before the change (2 and 3
+hosts, bash and json, lab and --plain); the commands are rendered from each
+step's intent now, and must not have moved by a byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.engine import Engine
+
+EXPORTS = Path(__file__).parent / "exports"
+CASES = sorted(EXPORTS.iterdir())
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
+def test_export_is_unchanged(path: Path) -> None:
+    scenario, hosts, *rest = path.stem.split("-")
+    engine = Engine(hosts=int(hosts.removesuffix("hosts")))
+    fmt = "json" if path.suffix == ".json" else "bash"
+    assert engine.export(scenario, fmt, plain=rest == ["plain"]) == path.read_text()
