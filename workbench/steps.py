@@ -12,6 +12,7 @@ undo itself. State is never stored: a step is "applied" when verify() says so.
 
 from __future__ import annotations
 
+import enum
 import json
 import queue
 import subprocess
@@ -27,29 +28,23 @@ import docker
 from . import containers as dk
 from .errors import StepFailed, WorkbenchError
 from .host import Host, NetnsWorker, Place
+from .intents.base import Cmd, ContainerRef, Intent, Where
+from .intents.commands import Containet
 from .ovs import Ovs
 
 T = TypeVar("T")
 DockerClient: TypeAlias = docker.DockerClient  # (inside Context, `docker` is its property)
 
 
-@dataclass(frozen=True)
-class Cmd:
-    """One shell command, as a person would type it on a host.
-
-    `where` is "host" (the host's namespace), "ovs" (ovs-vsctl on the host's
-    database), "docker" (the docker CLI) or "container:NAME" (inside NAME).
-    """
-
-    where: str
-    text: str
+__all__ = ["Cmd", "Context", "Plan", "Step", "StepEvent", "StepState", "Where"]
 
 
 class Context:
     """What steps run against: the hosts, and lazily opened clients."""
 
-    def __init__(self, hosts: Iterable[Host]) -> None:
+    def __init__(self, hosts: Iterable[Host], containet: Containet | None = None) -> None:
         self.hosts = {h.name: h for h in hosts}
+        self._containet = containet
         self._ovs: dict[str, Ovs] = {}
         self._docker: docker.DockerClient | None = None
         self._containers: dict[str, dk.ContainerRow | None] = {}
@@ -124,6 +119,22 @@ class Context:
             self._containers[name] = row
         return self._containers[name]
 
+    def place_of(self, ref: ContainerRef) -> Place:
+        """The network namespace of a running container: one of ours by its name,
+        any other (built by hand) by its docker name or ID."""
+        row = self.container(ref.name)
+        if row is None:
+            row = dk.find_any(self.docker, ref.docker)
+        if row is None or row.status != "running" or not row.pid:
+            raise WorkbenchError(f"container {ref.name} is not running")
+        return Place.of_pid(row.pid, ref.name)
+
+    def containet(self) -> Containet:
+        """The engine's own actions (re-apply a scenario, repair the lab)."""
+        if self._containet is None:
+            raise WorkbenchError("this change needs containet itself: run it from the engine")
+        return self._containet
+
     def remember(self, row: dk.ContainerRow) -> None:
         """A container a step has just started (saves asking docker again)."""
         if self._names is not None:
@@ -169,35 +180,76 @@ def _quietly(fn: Callable[..., Any], *args: Any) -> None:
         pass
 
 
-Action = Callable[[Context], None]
-Check = Callable[[Context], bool]
-
-
 @dataclass(frozen=True)
 class Step:
-    id: str  # unique in its plan, e.g. "host1/docker0"
-    host: str  # where it runs ("" for docker-wide steps)
-    title: str
+    """One step of a plan: an intent, and why a presenter would take it. Its
+    commands, apply, verify and undo are the intent's; its id is "<host>/<key>"."""
+
+    intent: Intent
     why: str
-    commands: tuple[Cmd, ...]
-    apply: Action = field(compare=False, repr=False)
-    verify: Check = field(compare=False, repr=False)
-    undo: Action = field(compare=False, repr=False)
-    early: bool = False  # needs no other step of the plan: may start at the beginning
-    settle: float = 3.0  # seconds verify may take to become true after apply
-    subject: str = ""  # what on the host it is about (a container), "" for the host itself
+    title: str = ""  # default: the intent's own title
+    id: str = ""  # default: "<host>/<intent key>"
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.intent.title())
+        if not self.id:
+            object.__setattr__(self, "id", f"{self.intent.host}/{self.intent.key()}")
+
+    @property
+    def host(self) -> str:
+        """Where it runs ("" for docker-wide steps)."""
+        return self.intent.host
+
+    @property
+    def commands(self) -> tuple[Cmd, ...]:
+        return self.intent.commands()
+
+    def apply(self, ctx: Context) -> None:
+        self.intent.apply(ctx)
+
+    def verify(self, ctx: Context) -> bool:
+        return self.intent.verify(ctx)
+
+    def undo(self, ctx: Context) -> None:
+        self.intent.undo(ctx)
+
+    @property
+    def early(self) -> bool:
+        """Needs no other step of the plan: may start at the beginning."""
+        return self.intent.early
+
+    @property
+    def settle(self) -> float:
+        """Seconds verify may take to become true after apply."""
+        return self.intent.settle
+
+    @property
+    def subject(self) -> str:
+        """What on the host it is about (a container), "" for the host itself."""
+        return self.intent.subject
 
     @property
     def uses_ovs(self) -> bool:
         """Its commands talk to the host's OVS database (so its client is needed)."""
-        return any(c.where == "ovs" for c in self.commands)
+        return any(c.where is Where.OVS for c in self.commands)
+
+
+class StepState(enum.StrEnum):
+    RUNNING = "running"
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNDOING = "undoing"
+    UNDONE = "undone"
+    ROLLED_BACK = "rolled-back"
 
 
 @dataclass(frozen=True)
 class StepEvent:
     index: int
     step: Step
-    state: str  # running, applied, skipped, failed, undoing, undone, rolled-back
+    state: StepState
     message: str = ""
     seconds: float = 0.0
 
@@ -277,7 +329,7 @@ class _Run:
     def _step(self, i: int) -> None:
         step = self.plan.steps[i]
         if i not in self.held and _safe_verify(step, self.ctx):  # read now: earlier steps may matter
-            self.emit(StepEvent(i, step, "skipped", "already applied"))
+            self.emit(StepEvent(i, step, StepState.SKIPPED, "already applied"))
             return
         self.done.append(i)  # undone on rollback even when half-applied
         try:
@@ -298,7 +350,7 @@ class _Run:
         for i in range(count):
             step = self.plan.steps[i]
             if step.early and self.held[i]:
-                self.emit(StepEvent(i, step, "skipped", "already applied"))
+                self.emit(StepEvent(i, step, StepState.SKIPPED, "already applied"))
             elif step.early:
                 self._submit(pool, i)
                 self._running += 1
@@ -349,7 +401,7 @@ class Plan:
 
     # --- running ------------------------------------------------------------
     def _apply_one(self, i: int, step: Step, ctx: Context, emit: Listener) -> None:
-        emit(StepEvent(i, step, "running"))
+        emit(StepEvent(i, step, StepState.RUNNING))
         t0 = time.monotonic()
         where = step.host or "docker"
         try:
@@ -358,7 +410,7 @@ class Plan:
             raise StepFailed(f"step {i + 1} '{step.title}' on {where}: {exc}") from exc
         if not _wait_verify(step, ctx):
             raise StepFailed(f"step {i + 1} '{step.title}' on {where}: applied but does not verify")
-        emit(StepEvent(i, step, "applied", seconds=time.monotonic() - t0))
+        emit(StepEvent(i, step, StepState.APPLIED, seconds=time.monotonic() - t0))
 
     def apply(self, ctx: Context, on_event: Listener = _ignore, upto: int | None = None) -> int:
         """Apply pending steps (all, or the first `upto` of the plan); returns how many
@@ -393,7 +445,7 @@ class Plan:
             pool.shutdown(wait=True)
         if run.error is not None:
             index, exc = run.error
-            on_event(StepEvent(index, self.steps[index], "failed", str(exc)))
+            on_event(StepEvent(index, self.steps[index], StepState.FAILED, str(exc)))
             self._rollback(run.done, ctx, on_event)
             if isinstance(exc, StepFailed):
                 raise StepFailed(f"{exc} (rolled back {len(set(run.done))} step(s))") from exc
@@ -405,9 +457,9 @@ class Plan:
             step = self.steps[i]
             try:
                 step.undo(ctx)
-                emit(StepEvent(i, step, "rolled-back"))
+                emit(StepEvent(i, step, StepState.ROLLED_BACK))
             except Exception as exc:  # noqa: BLE001 - keep rolling back the rest
-                emit(StepEvent(i, step, "failed", f"rollback: {exc}"))
+                emit(StepEvent(i, step, StepState.FAILED, f"rollback: {exc}"))
 
     def next(self, ctx: Context, on_event: Listener = _ignore) -> int | None:
         """Apply the first pending step; returns its index (None: all applied)."""
@@ -424,14 +476,14 @@ class Plan:
             step = self.steps[i]
             held = _safe_verify(step, ctx)
             if held:
-                on_event(StepEvent(i, step, "undoing"))
+                on_event(StepEvent(i, step, StepState.UNDOING))
             try:
                 step.undo(ctx)
             except Exception as exc:
                 raise StepFailed(f"undo of step {i + 1} '{step.title}': {exc}") from exc
             if held:
                 undone += 1
-                on_event(StepEvent(i, step, "undone"))
+                on_event(StepEvent(i, step, StepState.UNDONE))
         return undone
 
     def back(self, ctx: Context, on_event: Listener = _ignore) -> int | None:
@@ -439,9 +491,9 @@ class Plan:
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
             if _safe_verify(step, ctx):
-                on_event(StepEvent(i, step, "undoing"))
+                on_event(StepEvent(i, step, StepState.UNDOING))
                 step.undo(ctx)
-                on_event(StepEvent(i, step, "undone"))
+                on_event(StepEvent(i, step, StepState.UNDONE))
                 return i
         return None
 

@@ -6,13 +6,59 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 
 from workbench.actions import render, render_plain
 from workbench.errors import StepFailed
 from workbench.host import Host, Place
+from workbench.intents import ContainerRef, Intent, Where
 from workbench.steps import Cmd, Context, Plan, Step, StepEvent, predecessors
+
+
+@dataclass(frozen=True)
+class Fn(Intent):
+    """A test intent: functions on a dict instead of the system."""
+
+    host: str
+    name: str
+    do: Callable[[Context], None] = field(compare=False)
+    check: Callable[[Context], bool] = field(compare=False)
+    drop: Callable[[Context], None] = field(compare=False)
+    first: bool = False
+    about: str = ""
+    wait: float = 0.0
+
+    @property
+    def early(self) -> bool:
+        return self.first
+
+    @property
+    def settle(self) -> float:
+        return self.wait
+
+    @property
+    def subject(self) -> str:
+        return self.about
+
+    def key(self) -> str:
+        return self.name
+
+    def title(self) -> str:
+        return f"make {self.name}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.HOST, f"ip link add {self.name} type bridge"),)
+
+    def apply(self, ctx: Context) -> None:
+        self.do(ctx)
+
+    def verify(self, ctx: Context) -> bool:
+        return self.check(ctx)
+
+    def undo(self, ctx: Context) -> None:
+        self.drop(ctx)
 
 
 def make_step(state: dict[str, bool], key: str, *, fail: bool = False, early: bool = False) -> Step:
@@ -25,18 +71,18 @@ def make_step(state: dict[str, bool], key: str, *, fail: bool = False, early: bo
     def undo(_ctx: Context) -> None:
         state.pop(key, None)
 
-    return Step(
-        id=key,
-        host="host1",
-        title=f"make {key}",
-        why=f"because {key}",
-        commands=(Cmd("host", f"ip link add {key} type bridge"),),
-        apply=apply,
-        verify=lambda _ctx: state.get(key, False),
-        undo=undo,
-        early=early,
-        settle=0.0,
-    )
+    intent = Fn("host1", key, apply, lambda _ctx: state.get(key, False), undo, first=early)
+    return Step(intent, f"because {key}", id=key)
+
+
+def tweak(step: Step, *, id: str | None = None, **changes: object) -> Step:  # noqa: A002 - as Step calls it
+    """The step with its intent changed: host, do (apply), check (verify), first (early), about (subject)."""
+    assert isinstance(step.intent, Fn)
+    return Step(dataclasses.replace(step.intent, **changes), step.why, id=id or step.id)  # type: ignore[arg-type]
+
+
+def bare(key: str, do: Callable[[Context], None], check: Callable[[Context], bool]) -> Step:
+    return Step(Fn("host1", key, do, check, lambda _c: None), "why", id=key)
 
 
 def plan_of(state: dict[str, bool], *keys: str, fail: str | None = None) -> Plan:
@@ -85,9 +131,7 @@ def test_failure_rolls_back_only_what_this_run_applied() -> None:
 
 def test_a_step_that_does_not_verify_fails() -> None:
     state: dict[str, bool] = {}
-    liar = Step(
-        "liar", "host1", "lie", "why", (), lambda _c: None, lambda _c: False, lambda _c: None, settle=0.0
-    )
+    liar = bare("liar", lambda _c: None, lambda _c: False)
     plan = Plan("t", "T", "", (make_step(state, "a"), liar))
     with pytest.raises(StepFailed, match="applied but does not verify"):
         plan.apply(CTX)
@@ -130,15 +174,13 @@ def test_early_steps_start_together_at_the_beginning() -> None:
             barrier.wait()  # only passes when all three run at once
             base.apply(ctx)
 
-        return Step(
-            base.id, base.host, base.title, base.why, base.commands, apply, base.verify, base.undo, True, 0.0
-        )
+        return tweak(base, do=apply)
 
     def first(ctx: Context) -> None:
         order.append("first")
         barrier.wait()  # the early steps are already running while this one runs
 
-    head = Step("a", "host1", "a", "why", (), first, lambda _c: "first" in order, lambda _c: None, settle=0.0)
+    head = bare("a", first, lambda _c: "first" in order)
     plan = Plan("t", "T", "", (head, slow("x"), slow("y")))
     assert plan.apply(CTX) == 3
     assert state == {"x": True, "y": True}
@@ -165,7 +207,8 @@ def test_next_runs_early_steps_one_at_a_time() -> None:
 
 
 def on_host(step: Step, host: str, apply: Callable[[Context], None] | None = None) -> Step:
-    return dataclasses.replace(step, id=f"{host}/{step.id}", host=host, apply=apply or step.apply)
+    assert isinstance(step.intent, Fn)
+    return tweak(step, id=f"{host}/{step.id}", host=host, do=apply or step.intent.do)
 
 
 def test_hosts_run_side_by_side_each_in_plan_order() -> None:
@@ -205,7 +248,7 @@ def test_a_step_with_no_host_waits_for_all_before_it() -> None:
         seen.update(state)  # everything before the barrier has been applied by now
         state["all"] = True
 
-    barrier = dataclasses.replace(make_step(state, "all"), host="", apply=census)
+    barrier = tweak(make_step(state, "all"), host="", do=census)
     after = on_host(make_step(state, "c1"), "host1", lambda _c: state.update(c1=("all" in state)))
     a1, a2 = on_host(make_step(state, "a1"), "host1"), on_host(make_step(state, "a2"), "host2")
     steps = (a1, a2, barrier, after)
@@ -250,7 +293,7 @@ def test_what_each_step_waits_for() -> None:
     state: dict[str, bool] = {}
 
     def step(key: str, host: str, subject: str = "", early: bool = False) -> Step:
-        return dataclasses.replace(make_step(state, key), host=host, subject=subject, early=early)
+        return tweak(make_step(state, key), host=host, about=subject, first=early)
 
     steps = (
         step("br", "host1"),  # 0
@@ -286,7 +329,7 @@ def test_steps_about_different_containers_do_not_wait_for_each_other() -> None:
             meet.wait()  # both containers are wired at the same time
             state[key] = True
 
-        return dataclasses.replace(make_step(state, key), subject=subject, apply=apply)
+        return tweak(make_step(state, key), about=subject, do=apply)
 
     steps = (make_step(state, "br"), wire("wire-a", "a"), wire("wire-b", "b"))
     assert Plan("t", "T", "", steps).apply(CTX) == 3
@@ -305,8 +348,8 @@ def test_early_steps_start_before_the_others_are_read() -> None:
         running.set()
         state["x"] = True
 
-    head = dataclasses.replace(make_step(state, "a"), verify=read_after_start)
-    early = dataclasses.replace(make_step(state, "x", early=True), apply=run)
+    head = tweak(make_step(state, "a"), check=read_after_start)
+    early = tweak(make_step(state, "x", early=True), do=run)
     assert Plan("t", "T", "", (head, early)).apply(CTX) == 2
     assert started_when_read and all(started_when_read)
 
@@ -317,15 +360,17 @@ def lab_host() -> Host:
 
 def test_render_commands_for_the_lab_and_for_a_vm() -> None:
     host = lab_host()
-    assert render(host, Cmd("host", "ip link set br0 up")) == "ip -n cn-x-host1 link set br0 up"
-    assert render(host, Cmd("host", "iptables -L")) == "ip netns exec cn-x-host1 iptables -L"
-    assert render(host, Cmd("ovs", "ovs-vsctl add-br br0")) == "ovs-vsctl --db=unix:/run/x/db.sock add-br br0"
-    assert render(host, Cmd("docker", "docker ps")) == "docker ps"
-    assert render(host, Cmd("container:h1-a", "ip link set eth0 up")).startswith(
+    assert render(host, Cmd(Where.HOST, "ip link set br0 up")) == "ip -n cn-x-host1 link set br0 up"
+    assert render(host, Cmd(Where.HOST, "iptables -L")) == "ip netns exec cn-x-host1 iptables -L"
+    ovs = "ovs-vsctl --db=unix:/run/x/db.sock add-br br0"
+    assert render(host, Cmd(Where.OVS, "ovs-vsctl add-br br0")) == ovs
+    assert render(host, Cmd(Where.DOCKER, "docker ps")) == "docker ps"
+    assert render(host, Cmd(Where.CONTAINER, "ip link set eth0 up", ContainerRef.ours("h1-a"))).startswith(
         "nsenter -t $(docker inspect"
     )
-    assert render_plain(host, Cmd("ovs", "ovs-vsctl add-br br0")) == "ovs-vsctl add-br br0"
-    assert render_plain(host, Cmd("container:h1-a", "ip a")) == "ip netns exec h1-a ip a"
+    assert render_plain(host, Cmd(Where.OVS, "ovs-vsctl add-br br0")) == "ovs-vsctl add-br br0"
+    inside = Cmd(Where.CONTAINER, "ip a", ContainerRef("h1-a", "cn-h1-a"))
+    assert render_plain(host, inside) == "ip netns exec h1-a ip a"
 
 
 def test_export_bash_and_json() -> None:

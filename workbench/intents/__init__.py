@@ -1,0 +1,44 @@
+"""Typed intents: what a scenario step or a doctor's fix wants to hold (see base)."""
+
+from .base import Cmd, ContainerRef, Intent, Where, render, render_plain
+from .commands import Containet, LabUp, ScenarioApplied
+from .containers import Address, Attach, ContainerRun, ContainerSpec, Plumb, Route, TxChecksumOff
+from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
+from .netlink import Enslave, LinkUp, LinuxBridge, SetMtu
+from .shaping import QosCap
+from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, TunnelPort, TunnelRemote
+
+__all__ = [
+    "AcceptBridged",
+    "Address",
+    "Attach",
+    "Cmd",
+    "ContainerRef",
+    "ContainerRun",
+    "ContainerSpec",
+    "Containet",
+    "Enslave",
+    "FirewallRules",
+    "Intent",
+    "InterfaceType",
+    "LabUp",
+    "LinkUp",
+    "LinuxBridge",
+    "OvsBridge",
+    "OvsPort",
+    "Plumb",
+    "PortTag",
+    "QosCap",
+    "Route",
+    "Rstp",
+    "Rule",
+    "ScenarioApplied",
+    "SetMtu",
+    "TunnelPort",
+    "TunnelRemote",
+    "TxChecksumOff",
+    "Where",
+    "render",
+    "render_plain",
+    "seed_rules",
+]

@@ -1,0 +1,138 @@
+"""What an intent is, and how its commands are shown.
+
+An intent is a small frozen record of one change containet wants to hold on a
+host: a linux bridge with an address, an OVS tunnel port, a container's
+plumbing, a doctor's repair. Everything else is derived from it:
+
+    intent.commands()   the shell equivalent (rendered for the lab or the VMs by `render`)
+    intent.apply(ctx)   make it so, with the libraries (pyroute2, ovsdbapp, docker SDK)
+    intent.verify(ctx)  does it hold? (read from the system, never remembered)
+    intent.undo(ctx)    take it back (only what it made)
+
+A scenario step is an intent plus a `why`; a doctor's fix is a list of intents;
+both are realised by the same methods.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..host import Host
+from ..marks import docker_name
+
+if TYPE_CHECKING:
+    from ..steps import Context
+
+
+class Where(enum.StrEnum):
+    """Where a command runs, as a person would type it."""
+
+    HOST = "host"  # the host's network namespace
+    OVS = "ovs"  # ovs-vsctl on the host's OVS database
+    DOCKER = "docker"  # the docker CLI
+    CONTAINER = "container"  # inside a container's network namespace
+    CONTAINET = "containet"  # a containet command
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    """A container as commands name it: `name` in containet's words (or the docker
+    name of a container containet did not start), `docker` as docker knows it."""
+
+    name: str
+    docker: str
+
+    @classmethod
+    def ours(cls, name: str) -> ContainerRef:
+        return cls(name, docker_name(name))
+
+    @classmethod
+    def foreign(cls, docker: str) -> ContainerRef:
+        return cls(docker, docker)
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """One shell command; `container` says which one when where is CONTAINER."""
+
+    where: Where
+    text: str
+    container: ContainerRef | None = None
+
+
+class Intent:
+    """Base of every intent: subclasses are frozen dataclasses with a `host` field.
+
+    `early`: needs nothing else of its plan (a `docker run`); `settle`: seconds
+    verify may take to become true after apply; `subject`: what on the host it is
+    about (a container), "" for the host itself (see Plan.apply)."""
+
+    host: str
+
+    @property
+    def early(self) -> bool:
+        return False
+
+    @property
+    def settle(self) -> float:
+        return 3.0
+
+    @property
+    def subject(self) -> str:
+        return ""
+
+    def key(self) -> str:
+        """Unique within a plan: the step id is "<host>/<key>"."""
+        raise NotImplementedError
+
+    def title(self) -> str:
+        raise NotImplementedError
+
+    def commands(self) -> tuple[Cmd, ...]:
+        raise NotImplementedError
+
+    def apply(self, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def verify(self, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def undo(self, ctx: Context) -> None:
+        """A repair is not undone: the state it restores is the wanted one."""
+
+
+def pid_expr(container: ContainerRef) -> str:
+    return f"$(docker inspect -f '{{{{.State.Pid}}}}' {container.docker})"
+
+
+def _legacy(cmd: Cmd) -> Cmd:
+    """TEMPORARY: "container:NAME" as where (the doctor's FixOp until it makes intents)."""
+    if isinstance(cmd.where, str) and cmd.where.startswith("container:"):
+        return Cmd(Where.CONTAINER, cmd.text, ContainerRef.ours(cmd.where.split(":", 1)[1]))
+    return cmd
+
+
+def render(host: Host, cmd: Cmd) -> str:
+    """The command as it runs here: in lab mode, inside the host's namespace."""
+    cmd = _legacy(cmd)
+    text = cmd.text
+    if cmd.where == Where.CONTAINER and cmd.container is not None:
+        return f"nsenter -t {pid_expr(cmd.container)} -n {text}"
+    if host.real or cmd.where in (Where.DOCKER, Where.CONTAINET):
+        return text
+    if cmd.where == Where.OVS and text.startswith("ovs-vsctl "):
+        return f"ovs-vsctl --db={host.ovs_db} {text[len('ovs-vsctl ') :]}"
+    ns = host.netns
+    if text.startswith("ip "):
+        return f"ip -n {ns} {text[3:]}"
+    return f"ip netns exec {ns} {text}"
+
+
+def render_plain(host: Host, cmd: Cmd) -> str:
+    """The command as typed on the host itself (the seed's VMs)."""
+    cmd = _legacy(cmd)
+    if cmd.where == Where.CONTAINER and cmd.container is not None:
+        return f"ip netns exec {cmd.container.name} {cmd.text}"
+    return cmd.text

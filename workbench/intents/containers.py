@@ -1,0 +1,310 @@
+"""Intents about containers: run one with no network, wire it, repair its inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .. import containers as dk
+from .. import links
+from ..errors import BadInput
+from ..host import Place
+from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
+from ..ovs import one
+from .base import Cmd, ContainerRef, Intent, Where, pid_expr
+
+if TYPE_CHECKING:
+    from ..steps import Context
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    host: str
+    cidr: str  # e.g. 172.15.42.100/24
+    vlan: int | None = None
+
+    @property
+    def ip(self) -> str:
+        return self.cidr.split("/")[0]
+
+    @property
+    def ref(self) -> ContainerRef:
+        return ContainerRef.ours(self.name)
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Where a container's host-side veth goes: a linux bridge or an OVS bridge."""
+
+    bridge: str
+    ovs: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerRun(Intent):
+    """`docker run --net=none`: a marked container with only `lo`."""
+
+    host: str
+    name: str
+
+    @property
+    def early(self) -> bool:
+        return True
+
+    @property
+    def settle(self) -> float:
+        return 1.0
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    def key(self) -> str:
+        return f"run:{self.name}"
+
+    def title(self) -> str:
+        return f"docker run {self.name} --net=none"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (
+            Cmd(
+                Where.DOCKER,
+                f"docker run -d --net=none --name {docker_name(self.name)} --label {LABEL}={MARK_VALUE} "
+                f"--label {LABEL_HOST}={self.host} --label {LABEL_NAME}={self.name} "
+                f"{IMAGE} sleep 2147483647",
+            ),
+        )
+
+    def apply(self, ctx: Context) -> None:
+        ctx.forget(self.name)
+        try:
+            row = dk.run(ctx.docker, self.name, self.host)
+        except BadInput:  # the name is taken: by a container of ours left stopped?
+            found = dk.find(ctx.docker, self.name)
+            if found is None:
+                raise
+            row = found
+            if row.status != "running":
+                dk.remove(ctx.docker, row.id)
+                row = dk.run(ctx.docker, self.name, self.host)
+        ctx.remember(row)
+
+    def verify(self, ctx: Context) -> bool:
+        row = ctx.container(self.name)
+        return row is not None and row.status == "running" and row.host == self.host and row.pid > 0
+
+    def undo(self, ctx: Context) -> None:
+        ctx.forget(self.name)
+        dk.remove(ctx.docker, docker_name(self.name))
+
+
+@dataclass(frozen=True)
+class Plumb(Intent):
+    """The seed's start-container.sh: a veth pair, eth0 inside with the address, MTU
+    and default route, the host side on a linux bridge or as an OVS port (VLAN tag).
+
+    With tx_offload=False the container's eth0 computes its own TCP/UDP checksums:
+    OVS's userspace datapath forwards frames from a veth port as they are, so a
+    checksum left to the "NIC" would never be filled in and TCP would die silently
+    while ping (checksummed in software) works."""
+
+    host: str
+    name: str
+    cidr: str
+    attach: Attach
+    gateway: str | None
+    mtu: int
+    vlan: int | None = None
+    tx_offload: bool = True
+
+    @property
+    def subject(self) -> str:
+        return self.name
+
+    @property
+    def veth(self) -> str:
+        return host_veth(self.name)
+
+    @property
+    def ref(self) -> ContainerRef:
+        return ContainerRef.ours(self.name)
+
+    def key(self) -> str:
+        return f"plumb:{self.name}"
+
+    def title(self) -> str:
+        where = f"OVS {self.attach.bridge}" + (f" VLAN {self.vlan}" if self.vlan is not None else "")
+        return f"wire {self.name} {self.cidr} to {where if self.attach.ovs else self.attach.bridge}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        veth, mtu, ref = self.veth, self.mtu, self.ref
+        inside = Where.CONTAINER
+        cmds = [
+            Cmd(
+                Where.HOST,
+                f"ip link add {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {pid_expr(ref)}",
+            ),
+            Cmd(inside, f"ip addr add {self.cidr} dev eth0", ref),
+            Cmd(inside, "ip link set eth0 up", ref),
+        ]
+        if self.gateway:
+            cmds.append(Cmd(inside, f"ip route add default via {self.gateway}", ref))
+        if not self.tx_offload:
+            cmds.append(Cmd(inside, "ethtool -K eth0 tx off", ref))
+        if self.attach.ovs:
+            tag = f" tag={self.vlan}" if self.vlan is not None else ""
+            cmds.append(Cmd(Where.OVS, f"ovs-vsctl add-port {self.attach.bridge} {veth}{tag}"))
+        else:
+            cmds.append(Cmd(Where.HOST, f"ip link set {veth} master {self.attach.bridge}"))
+        cmds.append(Cmd(Where.HOST, f"ip link set {veth} alias {IPT_COMMENT} up"))
+        return tuple(cmds)
+
+    def apply(self, ctx: Context) -> None:
+        row = ctx.container(self.name)
+        if row is None or not row.pid:
+            raise BadInput(f"container {self.name} is not running")
+
+        def host_side(ipr: Any) -> None:
+            stale = links.link_row(ipr, self.veth)
+            if stale is not None and stale.alias == IPT_COMMENT:
+                links.delete_link(ipr, self.veth)  # a stale half from an earlier run
+            master = None if self.attach.ovs else self.attach.bridge
+            links.add_veth_into(ipr, self.veth, "eth0", row.pid, self.mtu, master=master, alias=IPT_COMMENT)
+
+        ctx.netlink(ctx.host(self.host).place, host_side)
+        inside = Place.of_pid(row.pid, self.name)
+        ctx.netlink(inside, links.configure_iface, "eth0", self.cidr, self.gateway, self.mtu)
+        if not self.tx_offload:
+            ctx.call(inside, links.tx_checksum, "eth0", False)
+        if self.attach.ovs:
+            ctx.ovs(self.host).add_port(self.attach.bridge, self.veth, tag=self.vlan)
+
+    def verify(self, ctx: Context) -> bool:
+        row = ctx.container(self.name)
+        if row is None or not row.pid:
+            return False
+        hrow = ctx.netlink(ctx.host(self.host).place, links.link_row, self.veth)
+        if hrow is None or not hrow.admin_up or hrow.mtu != self.mtu:
+            return False
+        if self.attach.ovs:
+            ovs = ctx.ovs(self.host)
+            if self.veth not in ovs.ports(self.attach.bridge):
+                return False
+            if one((ovs.row("Port", self.veth) or {}).get("tag")) != self.vlan:
+                return False
+        elif hrow.master != self.attach.bridge:
+            return False
+        inside = Place.of_pid(row.pid, self.name)
+        crow = ctx.netlink(inside, links.link_row, "eth0")
+        if crow is None or self.cidr not in crow.addresses or crow.mtu != self.mtu or not crow.admin_up:
+            return False
+        return self.tx_offload or not ctx.call(inside, links.tx_checksum, "eth0")
+
+    def undo(self, ctx: Context) -> None:
+        if self.attach.ovs:
+            ctx.ovs(self.host).del_port(self.veth)
+        ctx.netlink(ctx.host(self.host).place, links.delete_link, self.veth)
+
+
+# --- repairs inside a container (the doctor's fixes) --------------------------------
+@dataclass(frozen=True)
+class Address(Intent):
+    """An address on a container's interface."""
+
+    host: str
+    container: ContainerRef
+    cidr: str
+    link: str = "eth0"
+
+    def key(self) -> str:
+        return f"addr:{self.container.name}"
+
+    def title(self) -> str:
+        return f"give {self.container.name} its address {self.cidr}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.CONTAINER, f"ip addr add {self.cidr} dev {self.link}", self.container),)
+
+    def apply(self, ctx: Context) -> None:
+        ctx.netlink(ctx.place_of(self.container), links.add_address, self.link, self.cidr)
+
+    def verify(self, ctx: Context) -> bool:
+        row = ctx.netlink(ctx.place_of(self.container), links.link_row, self.link)
+        return row is not None and self.cidr in row.addresses
+
+
+def _add_route(ipr: Any, link: str, dst: str, gateway: str | None) -> None:
+    kwargs: dict[str, Any] = {"dst": dst, "oif": links.must_index(ipr, link)}
+    if gateway:
+        kwargs["gateway"] = gateway
+    else:
+        kwargs["scope"] = 253  # link
+    try:
+        ipr.route("add", **kwargs)
+    except NetlinkError as exc:
+        if exc.code != 17:  # EEXIST: there already
+            raise
+
+
+@dataclass(frozen=True)
+class Route(Intent):
+    """A route inside a container: on-link (no gateway) or via a gateway."""
+
+    host: str
+    container: ContainerRef
+    dst: str  # a network, or 0.0.0.0/0 for the default route
+    gateway: str | None = None
+    link: str = "eth0"
+
+    def key(self) -> str:
+        return f"route:{self.container.name}:{self.dst}"
+
+    def title(self) -> str:
+        return f"route to {self.dst} in {self.container.name}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        if self.gateway:
+            dst = "default" if self.dst == "0.0.0.0/0" else self.dst
+            return (Cmd(Where.CONTAINER, f"ip route add {dst} via {self.gateway}", self.container),)
+        return (Cmd(Where.CONTAINER, f"ip route add {self.dst} dev {self.link}", self.container),)
+
+    def apply(self, ctx: Context) -> None:
+        ctx.netlink(ctx.place_of(self.container), _add_route, self.link, self.dst, self.gateway)
+
+    def verify(self, ctx: Context) -> bool:
+        def has(ipr: Any) -> bool:
+            prefix = int(self.dst.split("/")[1]) if "/" in self.dst else 32
+            net = self.dst.split("/")[0]
+            for msg in ipr.get_routes(family=2):
+                if msg["dst_len"] == prefix and (msg.get("RTA_DST") or "0.0.0.0") == net:
+                    return not self.gateway or msg.get("RTA_GATEWAY") == self.gateway
+            return False
+
+        return bool(ctx.netlink(ctx.place_of(self.container), has))
+
+
+@dataclass(frozen=True)
+class TxChecksumOff(Intent):
+    """The container computes its own checksums (`ethtool -K eth0 tx off`)."""
+
+    host: str
+    container: ContainerRef
+    link: str = "eth0"
+
+    def key(self) -> str:
+        return f"tx-off:{self.container.name}"
+
+    def title(self) -> str:
+        return f"turn tx checksum offload off in {self.container.name}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.CONTAINER, f"ethtool -K {self.link} tx off", self.container),)
+
+    def apply(self, ctx: Context) -> None:
+        ctx.call(ctx.place_of(self.container), links.tx_checksum, self.link, False)
+
+    def verify(self, ctx: Context) -> bool:
+        return not ctx.call(ctx.place_of(self.container), links.tx_checksum, self.link)
