@@ -1,6 +1,6 @@
 """The path doctor: Engine.doctor(src, dst) hop by hop in a tree, the evidence and
 fix of the highlighted check, and a button that applies the fix (Engine.doctor_fix)
-and checks again. The judging is all in workbench.doctor*; this only shows it."""
+and checks again. The judging is all in workbench.doctor; this only shows it."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, Tree
 
-STATUS_STYLE = {"ok": "green", "warn": "bold yellow", "fail": "bold red"}
-STATUS_MARK = {"ok": "✔ OK  ", "warn": "! WARN", "fail": "✗ FAIL"}
+from workbench.doctor import Status
+
+STATUS_STYLE = {Status.OK: "green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
+STATUS_MARK = {Status.OK: "✔ OK  ", Status.WARN: "! WARN", Status.FAIL: "✗ FAIL"}
 
 
-def status_text(status: str) -> Text:
+def status_text(status: Status) -> Text:
     return Text(STATUS_MARK.get(status, status.upper()), STATUS_STYLE.get(status, ""))
 
 
-def hop_label(n: int, hop: str, status: str) -> Text:
+def hop_label(n: int, hop: str, status: Status) -> Text:
     text = status_text(status)
     text.append(f" {n}. ")
     text.append(hop, "bold")
@@ -32,7 +34,7 @@ def hop_label(n: int, hop: str, status: str) -> Text:
 def check_label(check: Any) -> Text:
     text = status_text(check.status)
     text.append(f" {check.name}: ", "bold")
-    text.append(check.evidence, "" if check.status == "ok" else STATUS_STYLE.get(check.status, ""))
+    text.append(check.evidence, "" if check.status == Status.OK else STATUS_STYLE.get(check.status, ""))
     return text
 
 
@@ -145,8 +147,8 @@ class DoctorScreen(ModalScreen[Any]):
         first_bad_line = None
         for n, hop in enumerate(report.hops, 1):
             status = report.hop_status(hop)
-            node = tree.root.add(hop_label(n, hop, status), data=hop, expand=status != "ok")
-            if status != "ok" and first_bad_line is None:
+            node = tree.root.add(hop_label(n, hop, status), data=hop, expand=status != Status.OK)
+            if status != Status.OK and first_bad_line is None:
                 first_bad_line = node
             for check in report.hop_checks(hop):
                 has_fix = bool(check.fix_command)
@@ -172,7 +174,7 @@ class DoctorScreen(ModalScreen[Any]):
             checks = self.report.hop_checks(check)
             text.append_text(status_text(self.report.hop_status(check)))
             text.append(f" {check}: ", "bold")
-            tally = {s: sum(c.status == s for c in checks) for s in ("ok", "warn", "fail")}
+            tally = {s: sum(c.status == s for c in checks) for s in (Status.OK, Status.WARN, Status.FAIL)}
             text.append(", ".join(f"{n} {s.upper()}" for s, n in tally.items() if n))
             text.append("\n↑↓ to a check for its evidence and fix\n", "dim")
             check = None

@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _doctor(engine: Engine, args: argparse.Namespace) -> int:
-    from .doctor_checks import format_mtu, format_report
+    from .doctor import format_mtu, format_report
 
     if args.cmd == "mtu":
         mtu = engine.path_mtu(args.src, args.dst, fix=args.fix)

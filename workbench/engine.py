@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import entry_points
@@ -22,8 +24,19 @@ from icmplib import is_ipv4_address
 
 from . import actions, lab
 from . import containers as dk
-from .doctor_checks import DoctorReport, FixAction, MtuReport
-from .errors import BadInput, NotReady
+from .doctor import (
+    DoctorReport,
+    EndPlan,
+    Expected,
+    FixAction,
+    FixHooks,
+    HostPlan,
+    MtuReport,
+    apply_fix,
+    diagnose,
+    measure_mtu,
+)
+from .errors import BadInput, NotReady, WorkbenchError
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
 from .inventory.model import Snapshot
@@ -37,6 +50,13 @@ from .steps import Context, Listener, Plan, StepEvent
 ACTIVE = RUN_DIR / "active.json"
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
+
+# what the doctor expects, read from the active plan's own commands (Engine._expected)
+_PLUMB_ADDR = re.compile(r"ip addr add (\S+) dev eth0")
+_PLUMB_GW = re.compile(r"ip route add default via (\S+)")
+_PLUMB_OVS = re.compile(r"ovs-vsctl add-port (\S+) (\S+)(?: tag=(\d+))?")
+_PLUMB_LB = re.compile(r"ip link set (\S+) master (\S+)")
+_TUNNEL = re.compile(r"add-port (\S+) (\S+) -- set interface \S+ type=(\S+) options:remote_ip=(\S+)")
 
 
 class Scenario(Protocol):
@@ -558,8 +578,9 @@ class Engine:
         )
 
     # --- doctor ---
-    # Walk the path between two containers hop by hop (workbench.doctor reads the facts,
-    # workbench.doctor_checks judges them); fixes are FixActions the engine applies.
+    # Walk the path between two containers hop by hop (workbench.doctor reads the facts
+    # and judges them); fixes are FixActions the doctor applies with the engine's hooks.
+    # The doctor never imports the engine: it gets hosts, a snapshot and `_expected()`.
     def doctor(
         self,
         src: str,
@@ -570,16 +591,27 @@ class Engine:
         progress: Callable[[str], None] | None = None,
     ) -> DoctorReport:
         """A DoctorReport: every check in path order, OK / FAIL / WARN, evidence and fixes."""
-        from .doctor import diagnose
-
-        return diagnose(self, src, dst, probe=probe, trace=trace, progress=progress or _quiet)
+        say = progress or _quiet
+        started = time.monotonic()
+        self.require_lab()
+        say("reading the inventory")
+        snap = self.snapshot()
+        return diagnose(
+            self.hosts(),
+            snap,
+            self._expected(),
+            src,
+            dst,
+            probe=probe,
+            trace=trace,
+            progress=say,
+            started=started,
+        )
 
     def doctor_fix(self, fix: FixAction) -> str:
         """Apply a check's FixAction (report.first_failure.fix); returns a one-line summary."""
-        from .doctor import apply_fix
-
         self.require_lab()
-        return apply_fix(self, fix)
+        return apply_fix(self.hosts(), fix, self._doctor_hooks())
 
     def path_mtu(
         self, src: str, dst: str, fix: bool = False, progress: Callable[[str], None] | None = None
@@ -587,9 +619,72 @@ class Engine:
         """An MtuReport: path MTU by don't-fragment pings vs the interface MTUs; fix=True
         sets both containers and their host sides to what the tunnel carries. (Not named
         `mtu`: that is the --mtu option's attribute.)"""
-        from .doctor import measure_mtu
+        self.require_lab()
+        return measure_mtu(
+            self.hosts(),
+            self.snapshot(),
+            self._expected(),
+            src,
+            dst,
+            fix=fix,
+            hooks=self._doctor_hooks(),
+            progress=progress or _quiet,
+        )
 
-        return measure_mtu(self, src, dst, fix=fix, progress=progress or _quiet)
+    def _doctor_hooks(self) -> FixHooks:
+        return FixHooks(
+            snapshot=self.snapshot,
+            scenario_apply=self.apply,
+            lab_up=lambda: self.lab_up(progress=_quiet),
+        )
+
+    def _expected(self) -> Expected:
+        """What the active scenario's plan says about each container and host, read from
+        the plan's own commands (no scenario: each host's OVS bridge from its tunrc)."""
+        active = self.active()
+        if active is None:
+            try:
+                hosts = tuple(self.hosts())
+                rcs = load_tunrc(hosts, self.tunrc_dir)
+                subnet = rcs[hosts[0].name].subnet
+                hp = {h: HostPlan(ovs_bridge=r.ovs_bridge) for h, r in rcs.items()}
+                return Expected(None, subnet, {}, hp)
+            except WorkbenchError:
+                return Expected()
+        setup = self.setup(active.scenario)
+        plan = self.plan(active.scenario, setup)
+        subnet = setup.rc(setup.hosts[0].name).subnet
+        ends: dict[str, EndPlan] = {}
+        hostplans: dict[str, HostPlan] = {}
+        for h in setup.hosts:
+            rc = setup.rc(h.name)
+            lb = next(
+                (s.id.split(":", 1)[1] for s in plan.steps if s.id.startswith(f"{h.name}/bridge:")), None
+            )
+            tunnels = []
+            for s in plan.steps:
+                if s.id.startswith(f"{h.name}/tunnel:"):
+                    for c in s.commands:
+                        m = _TUNNEL.search(c.text)
+                        if m:
+                            tunnels.append((m.group(2), m.group(3), m.group(4)))
+            hostplans[h.name] = HostPlan(lb, rc.ovs_bridge, tuple(tunnels))
+        for s in plan.steps:
+            if "/plumb:" not in s.id:
+                continue
+            name = s.id.split(":", 1)[1]
+            text = "\n".join(c.text for c in s.commands)
+            addr, gw = _PLUMB_ADDR.search(text), _PLUMB_GW.search(text)
+            on_ovs, on_lb = _PLUMB_OVS.search(text), _PLUMB_LB.search(text)
+            ends[name] = EndPlan(
+                cidr=addr.group(1) if addr else None,
+                attach=on_ovs.group(1) if on_ovs else (on_lb.group(2) if on_lb else None),
+                ovs=on_ovs is not None,
+                vlan=int(on_ovs.group(3)) if on_ovs and on_ovs.group(3) else None,
+                vlan_known=on_ovs is not None,
+                gateway=gw.group(1) if gw else None,
+            )
+        return Expected(active.scenario, subnet, ends, hostplans)
 
 
 def _quiet(_msg: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests_support import container_pid, container_ping
 
-from workbench.doctor_checks import OK, DoctorReport
+from workbench.doctor import DoctorReport, Status
 from workbench.engine import Engine
 from workbench.errors import WorkbenchError
 from workbench.marks import IPT_COMMENT
@@ -94,7 +94,8 @@ def test_healthy_pair_is_all_ok(scenario: Callable[[str], Engine], name: str, sr
     engine = scenario(name)
     report = engine.doctor(src, dst)
     assert report.ok, report.summary
-    assert {c.status for c in report.checks} == {OK}, [c for c in report.checks if c.status != OK]
+    bad = [c for c in report.checks if c.status != Status.OK]
+    assert {c.status for c in report.checks} == {Status.OK}, bad
     hops = report.hops
     assert hops[0] == f"container {src} (host1)" and hops[-1] == "end to end"
     if src != dst and "h2" in dst:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.doctor_checks import Check, DoctorReport, FixAction, FixOp
+from workbench.doctor import Check, DoctorReport, FixAction, FixOp, Status
 from workbench.errors import BadInput, NotReady, StepFailed
 from workbench.inventory.model import (
     Container,
@@ -530,31 +530,32 @@ class FakeEngine:
             "bring cn-h1-a up on host1",
             (FixOp("link_up", "host1", "host", "ip link set cn-h1-a up", (("link", "cn-h1-a"),)),),
         )
+        ok, warn, fail = Status.OK, Status.WARN, Status.FAIL
         veth = (
             Check(
                 "up",
                 "veth cn-h1-a (host1)",
-                "fail",
+                fail,
                 "cn-h1-a is DOWN on host1 (container side: DOWN)",
                 "ip -n cn-host1 link set cn-h1-a up",
                 fix,
             )
             if self.veth_down
-            else Check("up", "veth cn-h1-a (host1)", "ok", "cn-h1-a UP, carrier")
+            else Check("up", "veth cn-h1-a (host1)", ok, "cn-h1-a UP, carrier")
         )
         checks = (
-            Check("eth0 up", f"container {src} (host1)", "warn" if self.veth_down else "ok", "eth0 UP"),
-            Check("address", f"container {src} (host1)", "ok", "eth0 172.15.42.100/24 in 172.15.42.0/24"),
+            Check("eth0 up", f"container {src} (host1)", warn if self.veth_down else ok, "eth0 UP"),
+            Check("address", f"container {src} (host1)", ok, "eth0 172.15.42.100/24 in 172.15.42.0/24"),
             veth,
-            Check("MTU pair", "veth cn-h1-a (host1)", "ok", "both ends MTU 1462"),
-            Check("up", "docker0 (host1)", "ok", "docker0 UP, mtu 1462, 172.15.42.1/24"),
-            Check("ofproto/trace", "OVS br0 (host1)", "ok", "frame leaves by gre0 (tunnelled to 10.0.0.4)"),
-            Check("remote_ip", "tunnel gre0 (host1)", "ok", "remote_ip=10.0.0.4 is host2's underlay address"),
-            Check("address", f"container {dst} (host2)", "ok", "eth0 172.15.42.101/24 in 172.15.42.0/24"),
+            Check("MTU pair", "veth cn-h1-a (host1)", ok, "both ends MTU 1462"),
+            Check("up", "docker0 (host1)", ok, "docker0 UP, mtu 1462, 172.15.42.1/24"),
+            Check("ofproto/trace", "OVS br0 (host1)", ok, "frame leaves by gre0 (tunnelled to 10.0.0.4)"),
+            Check("remote_ip", "tunnel gre0 (host1)", ok, "remote_ip=10.0.0.4 is host2's underlay address"),
+            Check("address", f"container {dst} (host2)", ok, "eth0 172.15.42.101/24 in 172.15.42.0/24"),
             Check(
                 "ping",
                 "end to end",
-                "fail" if self.veth_down else "ok",
+                fail if self.veth_down else ok,
                 "84 B 0/2" if self.veth_down else "84 B 2/2, 1462 B DF 2/2",
             ),
         )

@@ -6,31 +6,25 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.doctor_checks import (
-    FAIL,
-    OK,
-    WARN,
+from workbench.doctor.facts import (
     DoctorFacts,
     EndFacts,
     EndPlan,
     FirewallFact,
     HostFacts,
     HostPlan,
-    MtuHop,
     OvsPortFact,
     ProbeFact,
     RouteFact,
     TraceFact,
-    build_report,
-    format_report,
-    forward_verdict,
-    growing_sizes,
-    mtu_verdict,
-    next_probe,
-    parse_dp_ports,
-    parse_trace,
     tunnel_route,
 )
+from workbench.doctor.format import format_report
+from workbench.doctor.iptables import forward_verdict
+from workbench.doctor.model import MtuHop, Status
+from workbench.doctor.mtu import growing_sizes, mtu_verdict, next_probe
+from workbench.doctor.report import build_report
+from workbench.doctor.trace import parse_dp_ports, parse_trace
 from workbench.links import LinkRow
 
 
@@ -154,7 +148,7 @@ def with_host(f: DoctorFacts, name: str, **changes: object) -> DoctorFacts:
 def test_healthy_pair_is_all_ok(exp1: bool) -> None:
     report = build_report(facts(exp1))
     assert report.ok and report.first_failure is None
-    assert {c.status for c in report.checks} == {OK}
+    assert {c.status for c in report.checks} == {Status.OK}
     hops = report.hops
     assert hops[0] == "container h1-a (host1)" and hops[-1] == "end to end"
     assert ("docker0 (host1)" in hops) == exp1
@@ -177,7 +171,7 @@ def test_host_side_veth_down_is_the_first_failure() -> None:
     assert first.fix is not None and first.fix.ops[0].kind == "link_up"
     assert first.fix_command == "ip link set cn-h1-a up"
     carrier = build_report(f).checks[0]
-    assert carrier.status == WARN and "host side is down" in carrier.evidence
+    assert carrier.status == Status.WARN and "host side is down" in carrier.evidence
 
 
 def test_no_route_names_the_container() -> None:
@@ -213,7 +207,7 @@ def test_wrong_vlan_tag_names_the_port_not_the_correct_end() -> None:
     assert first is not None and first.hop == "veth cn-h2-a (host2)" and first.name == "VLAN tag"
     assert first.fix_command == "ovs-vsctl set port cn-h2-a tag=10"
     src_tag = next(c for c in report.checks if c.hop == "veth cn-h1-a (host1)" and c.name == "VLAN tag")
-    assert src_tag.status == OK
+    assert src_tag.status == Status.OK
 
 
 def test_mtu_trap_names_the_mtu_and_fixes_both_ends() -> None:
@@ -247,7 +241,7 @@ def test_mtu_is_only_a_warning_when_small_pings_fail_too() -> None:
     f = facts(exp1=False, vlan=True)
     f = replace(f, small=ProbeFact(56, False, 2, 0))
     mtu = next(c for c in build_report(f).checks if c.name == "MTU")
-    assert mtu.status == WARN
+    assert mtu.status == Status.WARN
 
 
 def test_forward_drop_with_bridge_netfilter_names_the_firewall() -> None:
@@ -261,7 +255,7 @@ def test_forward_drop_with_bridge_netfilter_names_the_firewall() -> None:
     assert build_report(off).ok
     unknown = with_host(facts(), "host2", firewall=FirewallFact(SAVE_DROP, None))
     fw = next(c for c in build_report(unknown).checks if c.name == "firewall" and "host2" in c.hop)
-    assert fw.status == WARN
+    assert fw.status == Status.WARN
 
 
 def test_forward_verdict_walks_rules_and_user_chains() -> None:
@@ -320,7 +314,7 @@ def test_a_tunnel_whose_far_end_does_not_answer_arp_is_blamed_not_ovs() -> None:
     assert trace.dropped and trace.tunnels == ("10.0.0.9",)
     report = build_report(with_host(f, "host1", ovs_ports=wrong, trace=trace))
     ovs_hop = [c for c in report.checks if c.hop == "OVS br0 (host1)" and c.name == "ofproto/trace"]
-    assert ovs_hop[0].status == WARN and "neighbor cache miss" in ovs_hop[0].evidence
+    assert ovs_hop[0].status == Status.WARN and "neighbor cache miss" in ovs_hop[0].evidence
     first = report.first_failure
     assert first is not None and (first.hop, first.name) == ("tunnel gre0 (host1)", "remote_ip")
     assert first.fix is not None and first.fix.ops[0].kind == "ovs_set_remote_ip"
@@ -408,4 +402,4 @@ def test_path_mtu_search_helpers() -> None:
 
 
 def test_statuses_are_the_three_words() -> None:
-    assert (OK, FAIL, WARN) == ("ok", "fail", "warn")
+    assert (Status.OK, Status.FAIL, Status.WARN) == ("ok", "fail", "warn")
