@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.doctor import Check, DoctorReport, FixAction, FixOp, Status
 from workbench.errors import BadInput, NotReady, StepFailed
+from workbench.intents import Intent, Where
 from workbench.inventory.model import (
     Container,
     HostView,
@@ -23,24 +24,39 @@ from workbench.inventory.model import (
     Snapshot,
 )
 from workbench.inventory.watch import Change, SourceState
-from workbench.steps import Cmd, Plan, Step, StepEvent
+from workbench.steps import Cmd, Plan, Step, StepEvent, StepState
 
 
 def _noop(*_a: Any) -> Any:
     return True
 
 
+@dataclass(frozen=True)
+class Shown(Intent):
+    """An intent that only shows its command: the fake keeps state in its own dict."""
+
+    host: str
+    name: str
+    cmd: str
+
+    def key(self) -> str:
+        return self.name
+
+    def title(self) -> str:
+        return self.name
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.HOST, self.cmd),)
+
+    def apply(self, ctx: Any) -> None:
+        pass
+
+    def verify(self, ctx: Any) -> bool:
+        return True
+
+
 def _step(i: int, host: str, title: str, why: str, cmd: str) -> Step:
-    return Step(
-        id=f"{host}/s{i}",
-        host=host,
-        title=title,
-        why=why,
-        commands=(Cmd("host", cmd),),
-        apply=_noop,
-        verify=_noop,
-        undo=_noop,
-    )
+    return Step(Shown(host, f"s{i}", cmd), why, title=title)
 
 
 STEPS = [
@@ -306,24 +322,24 @@ class FakeEngine:
         for i in indices:
             step = plan.steps[i]
             if st[i]:
-                emit(StepEvent(i, step, "skipped", "already applied"))
+                emit(StepEvent(i, step, StepState.SKIPPED, "already applied"))
                 continue
-            emit(StepEvent(i, step, "running"))
+            emit(StepEvent(i, step, StepState.RUNNING))
             if self.step_delay:
                 time.sleep(self.step_delay)
             done.append(i)
             if i == self.fail_at:
                 # a fixed duration: the time column of a snapshot must not depend on load
-                emit(StepEvent(i, step, "failed", "RTNETLINK answers: File exists", seconds=0.01))
+                emit(StepEvent(i, step, StepState.FAILED, "RTNETLINK answers: File exists", seconds=0.01))
                 for j in reversed(done):
                     st[j] = False
-                    emit(StepEvent(j, plan.steps[j], "rolled-back"))
+                    emit(StepEvent(j, plan.steps[j], StepState.ROLLED_BACK))
                 raise StepFailed(
                     f"step {i + 1} '{step.title}' on {step.host}: RTNETLINK answers: File exists "
                     f"(rolled back {len(done)} step(s))"
                 )
             st[i] = True
-            emit(StepEvent(i, step, "applied", seconds=0.01))
+            emit(StepEvent(i, step, StepState.APPLIED, seconds=0.01))
             self._changed(step.host)
         return len(done)
 
@@ -354,9 +370,9 @@ class FakeEngine:
         emit = on_event or _noop
         for i in reversed(range(len(st))):
             if st[i]:
-                emit(StepEvent(i, plan.steps[i], "undoing"))
+                emit(StepEvent(i, plan.steps[i], StepState.UNDOING))
                 st[i] = False
-                emit(StepEvent(i, plan.steps[i], "undone"))
+                emit(StepEvent(i, plan.steps[i], StepState.UNDONE))
                 self._changed(plan.steps[i].host)
                 return i
         return None
@@ -370,9 +386,9 @@ class FakeEngine:
         n = 0
         for i in reversed(range(len(st))):
             if st[i]:
-                emit(StepEvent(i, plan.steps[i], "undoing"))
+                emit(StepEvent(i, plan.steps[i], StepState.UNDOING))
                 st[i] = False
-                emit(StepEvent(i, plan.steps[i], "undone"))
+                emit(StepEvent(i, plan.steps[i], StepState.UNDONE))
                 n += 1
         self._changed("host1")
         return n
