@@ -9,33 +9,23 @@ the engine never imports them (and users can add their own).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from icmplib import is_ipv4_address
 
 from . import actions, lab
 from . import containers as dk
-from .doctor import (
-    DoctorReport,
-    EndPlan,
-    Expected,
-    FixAction,
-    FixHooks,
-    HostPlan,
-    MtuReport,
-    apply_fix,
-    diagnose,
-    measure_mtu,
-)
+from .active import ACTIVE, Active
+from .api import Scenario
+from .doctor import DoctorReport, Expected, FixAction, FixHooks, MtuReport, apply_fix, diagnose, measure_mtu
+from .doctor.expect import expected_from
 from .errors import BadInput, NotReady, WorkbenchError
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
@@ -45,68 +35,19 @@ from .measure.iperf import IperfInterval, IperfOptions, IperfResult, run_iperf
 from .measure.ping import PingOptions, PingReply, PingResult, Target, ping_from
 from .measure.pingall import Member, PingallResult, expectations, run_pingall
 from .setup import Setup, default_containers, load_tunrc
-from .steps import Context, Listener, Plan, StepEvent
+from .steps import Context, Listener, Plan, StepEvent, StepState
 
-ACTIVE = RUN_DIR / "active.json"
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
 
-# what the doctor expects, read from the active plan's own commands (Engine._expected)
-_PLUMB_ADDR = re.compile(r"ip addr add (\S+) dev eth0")
-_PLUMB_GW = re.compile(r"ip route add default via (\S+)")
-_PLUMB_OVS = re.compile(r"ovs-vsctl add-port (\S+) (\S+)(?: tag=(\d+))?")
-_PLUMB_LB = re.compile(r"ip link set (\S+) master (\S+)")
-_TUNNEL = re.compile(r"add-port (\S+) (\S+) -- set interface \S+ type=(\S+) options:remote_ip=(\S+)")
-
-
-class Scenario(Protocol):
-    NAME: str
-    TITLE: str
-    SUMMARY: str
-
-    def plan(self, setup: Setup) -> Plan: ...
-
-
 def discover_scenarios() -> dict[str, Scenario]:
+    """The scenario modules registered under the "containet.scenarios" entry points."""
     found: dict[str, Scenario] = {}
     for ep in entry_points(group="containet.scenarios"):
         module = ep.load()
         found[module.NAME] = module
     order = ["exp1", "exp2", "exp3", "vxlan", "qos"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
-
-
-@dataclass(frozen=True)
-class Active:
-    scenario: str
-    extra: tuple[actions.ContainerSpec, ...] = ()
-    mtu: int | None = None
-    tunrc_dir: str | None = None
-
-    @classmethod
-    def load(cls, path: Path = ACTIVE) -> Active | None:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        return cls(
-            scenario=data["scenario"],
-            extra=tuple(actions.ContainerSpec(**c) for c in data.get("extra", [])),
-            mtu=data.get("mtu"),
-            tunrc_dir=data.get("tunrc_dir"),
-        )
-
-    def save(self, path: Path = ACTIVE) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = asdict(self)
-        data["extra"] = [asdict(c) for c in self.extra]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-
-    @staticmethod
-    def clear(path: Path = ACTIVE) -> None:
-        path.unlink(missing_ok=True)
 
 
 def real_host_index(name: str) -> int:
@@ -258,7 +199,7 @@ class Engine:
         return self.scenario(name).plan(setup or self.setup(name))
 
     def context(self) -> Context:
-        return Context(self.hosts())
+        return Context(self.hosts(), containet=self._doctor_hooks())
 
     def _switching(self, name: str) -> None:
         active = Active.load(self.active_path)
@@ -386,12 +327,12 @@ class Engine:
         self.require_lab()
         assert active is not None and setup is not None
         plan = self.plan(active.scenario, setup)
-        steps = [s for s in plan.steps if s.id.endswith(f":{name}")]
+        steps = [s for s in plan.steps if s.subject == name]
         with lab.locked(), self.context() as ctx:
             for step in reversed(steps):
                 step.undo(ctx)
                 if on_event:
-                    on_event(StepEvent(plan.steps.index(step), step, "undone"))
+                    on_event(StepEvent(plan.steps.index(step), step, StepState.UNDONE))
             self._remember(
                 active.scenario, replace(setup, extra=tuple(c for c in setup.extra if c.name != name))
             )
@@ -639,52 +580,22 @@ class Engine:
         )
 
     def _expected(self) -> Expected:
-        """What the active scenario's plan says about each container and host, read from
-        the plan's own commands (no scenario: each host's OVS bridge from its tunrc)."""
+        """What the active scenario's intents say about each container and host (no
+        scenario: each host's OVS bridge from its tunrc)."""
         active = self.active()
         if active is None:
             try:
                 hosts = tuple(self.hosts())
                 rcs = load_tunrc(hosts, self.tunrc_dir)
-                subnet = rcs[hosts[0].name].subnet
-                hp = {h: HostPlan(ovs_bridge=r.ovs_bridge) for h, r in rcs.items()}
-                return Expected(None, subnet, {}, hp)
             except WorkbenchError:
                 return Expected()
+            subnet = rcs[hosts[0].name].subnet
+            return expected_from(None, subnet, {h: r.ovs_bridge for h, r in rcs.items()})
         setup = self.setup(active.scenario)
         plan = self.plan(active.scenario, setup)
-        subnet = setup.rc(setup.hosts[0].name).subnet
-        ends: dict[str, EndPlan] = {}
-        hostplans: dict[str, HostPlan] = {}
-        for h in setup.hosts:
-            rc = setup.rc(h.name)
-            lb = next(
-                (s.id.split(":", 1)[1] for s in plan.steps if s.id.startswith(f"{h.name}/bridge:")), None
-            )
-            tunnels = []
-            for s in plan.steps:
-                if s.id.startswith(f"{h.name}/tunnel:"):
-                    for c in s.commands:
-                        m = _TUNNEL.search(c.text)
-                        if m:
-                            tunnels.append((m.group(2), m.group(3), m.group(4)))
-            hostplans[h.name] = HostPlan(lb, rc.ovs_bridge, tuple(tunnels))
-        for s in plan.steps:
-            if "/plumb:" not in s.id:
-                continue
-            name = s.id.split(":", 1)[1]
-            text = "\n".join(c.text for c in s.commands)
-            addr, gw = _PLUMB_ADDR.search(text), _PLUMB_GW.search(text)
-            on_ovs, on_lb = _PLUMB_OVS.search(text), _PLUMB_LB.search(text)
-            ends[name] = EndPlan(
-                cidr=addr.group(1) if addr else None,
-                attach=on_ovs.group(1) if on_ovs else (on_lb.group(2) if on_lb else None),
-                ovs=on_ovs is not None,
-                vlan=int(on_ovs.group(3)) if on_ovs and on_ovs.group(3) else None,
-                vlan_known=on_ovs is not None,
-                gateway=gw.group(1) if gw else None,
-            )
-        return Expected(active.scenario, subnet, ends, hostplans)
+        bridges = {h.name: setup.rc(h.name).ovs_bridge for h in setup.hosts}
+        intents = (s.intent for s in plan.steps)
+        return expected_from(active.scenario, setup.rc(setup.hosts[0].name).subnet, bridges, intents)
 
 
 def _quiet(_msg: str) -> None:

@@ -445,7 +445,7 @@ async def test_doctor_shows_hops_and_applies_the_fix(fake: FakeEngine) -> None:
         assert not doc.query_one("#doctor-fix", Button).disabled
 
         await pilot.press("f")
-        await wait_for(pilot, lambda: "doctor_fix:link_up" in fake.calls)
+        await wait_for(pilot, lambda: "doctor_fix:LinkUp" in fake.calls)
         await wait_for(pilot, lambda: doc.report is not None and doc.report.ok and not doc.busy)
         assert fake.calls.count("doctor:h1-a:h2-a") == 2  # checked again after the fix
         assert doc.applied == ["bring cn-h1-a up on host1: ip link set cn-h1-a up"]

@@ -25,6 +25,7 @@ from workbench.doctor.model import MtuHop, Status
 from workbench.doctor.mtu import growing_sizes, mtu_verdict, next_probe
 from workbench.doctor.report import build_report
 from workbench.doctor.trace import parse_dp_ports, parse_trace
+from workbench.intents import AcceptBridged, LabUp, LinkUp, Route, SetMtu, TunnelRemote
 from workbench.links import LinkRow
 
 
@@ -168,7 +169,7 @@ def test_host_side_veth_down_is_the_first_failure() -> None:
     f = replace(f, src=replace(f.src, eth0=replace(f.src.eth0, state="LOWERLAYERDOWN")))
     first = build_report(f).first_failure
     assert first is not None and first.hop == "veth cn-h1-a (host1)" and first.name == "up"
-    assert first.fix is not None and first.fix.ops[0].kind == "link_up"
+    assert first.fix is not None and isinstance(first.fix.intents[0], LinkUp)
     assert first.fix_command == "ip link set cn-h1-a up"
     carrier = build_report(f).checks[0]
     assert carrier.status == Status.WARN and "host side is down" in carrier.evidence
@@ -179,7 +180,7 @@ def test_no_route_names_the_container() -> None:
     f = replace(f, src=replace(f.src, route=RouteFact("172.15.42.101", error="Network is unreachable")))
     first = build_report(f).first_failure
     assert first is not None and first.hop == "container h1-a (host1)" and first.name == "route"
-    assert [op.kind for op in first.fix.ops] == ["add_route", "add_route"]  # type: ignore[union-attr]
+    assert [type(i) for i in first.fix.intents] == [Route, Route]  # type: ignore[union-attr]
     assert "ip route add 172.15.42.0/24 dev eth0" in (first.fix_command or "")
 
 
@@ -222,12 +223,13 @@ def test_mtu_trap_names_the_mtu_and_fixes_both_ends() -> None:
     first = build_report(f).first_failure
     assert first is not None and first.hop == "container h1-a (host1)" and first.name == "MTU"
     assert "1500 > 1462" in first.evidence and "ping works, TCP stalls" in first.evidence
-    ops = first.fix.ops  # type: ignore[union-attr]
-    assert {(op.where, op.arg("link"), op.arg("mtu")) for op in ops} == {
-        ("container:h1-a", "eth0", "1462"),
-        ("host", "cn-h1-a", "1462"),
-        ("container:h2-a", "eth0", "1462"),
-        ("host", "cn-h2-a", "1462"),
+    intents = [i for i in first.fix.intents if isinstance(i, SetMtu)]  # type: ignore[union-attr]
+    assert len(intents) == len(first.fix.intents)  # type: ignore[union-attr]
+    assert {(i.container.name if i.container else "host", i.link, i.mtu) for i in intents} == {
+        ("h1-a", "eth0", 1462),
+        ("host", "cn-h1-a", 1462),
+        ("h2-a", "eth0", 1462),
+        ("host", "cn-h2-a", 1462),
     }
 
 
@@ -249,7 +251,7 @@ def test_forward_drop_with_bridge_netfilter_names_the_firewall() -> None:
     first = build_report(f).first_failure
     assert first is not None and first.hop == "docker0 (host2)" and first.name == "firewall"
     assert "FORWARD policy DROP" in first.evidence and "7 packets" in first.evidence
-    assert first.fix.ops[0].kind == "iptables_accept_bridge"  # type: ignore[union-attr]
+    assert isinstance(first.fix.intents[0], AcceptBridged)  # type: ignore[union-attr]
     # bridge netfilter off: the same rules do not matter
     off = with_host(facts(), "host2", firewall=FirewallFact(SAVE_DROP, 0))
     assert build_report(off).ok
@@ -317,7 +319,7 @@ def test_a_tunnel_whose_far_end_does_not_answer_arp_is_blamed_not_ovs() -> None:
     assert ovs_hop[0].status == Status.WARN and "neighbor cache miss" in ovs_hop[0].evidence
     first = report.first_failure
     assert first is not None and (first.hop, first.name) == ("tunnel gre0 (host1)", "remote_ip")
-    assert first.fix is not None and first.fix.ops[0].kind == "ovs_set_remote_ip"
+    assert first.fix is not None and isinstance(first.fix.intents[0], TunnelRemote)
 
 
 def test_tunnel_route() -> None:
@@ -380,14 +382,14 @@ def test_a_wrong_tunnel_on_the_host_in_between_is_the_first_failure() -> None:
     )
     first = build_report(with_host(f, "host1", ovs_ports=wrong)).first_failure
     assert first is not None and (first.hop, first.name) == ("tunnel gre0-host3 (host1)", "remote_ip")
-    assert first.fix is not None and dict(first.fix.ops[0].args)["remote_ip"] == "10.0.0.5"
+    assert first.fix is not None and first.fix.intents[0] == TunnelRemote("host1", "gre0-host3", "10.0.0.5")
 
 
 def test_ovs_down_is_named_with_lab_up_fix() -> None:
     f = with_host(facts(), "host2", ovs_ok=False, error="ovs: cannot reach")
     first = build_report(f).first_failure
     assert first is not None and first.hop == "tunnel gre0 (host2)" and "not answering" in first.evidence
-    assert first.fix is not None and first.fix.ops[0].kind == "lab_up"
+    assert first.fix is not None and isinstance(first.fix.intents[0], LabUp)
 
 
 def test_path_mtu_search_helpers() -> None:

@@ -14,7 +14,7 @@ from .collect import collect, diagnose
 from .facts import DoctorFacts, EndPlan, Expected, HostPlan
 from .fix import FixHooks, apply_fix
 from .format import format_mtu, format_report
-from .model import Check, DoctorReport, FixAction, FixOp, MtuHop, MtuReport, Status
+from .model import Check, DoctorReport, FixAction, MtuHop, MtuReport, Status
 from .mtu import measure_mtu
 from .report import build_report
 
@@ -26,7 +26,6 @@ __all__ = [
     "Expected",
     "FixAction",
     "FixHooks",
-    "FixOp",
     "HostPlan",
     "MtuHop",
     "MtuReport",

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..intents import Address, Enslave, LinkUp, OvsPort, PortTag, Route, SetMtu, TxChecksumOff
 from ..links import LinkRow
 from .facts import DoctorFacts, EndFacts, EndPlan, OvsPortFact
-from .model import FixOp, Out, Status, mtu_op
+from .model import Out, Status
 from .path import host_plan, path_mtu_limit
 
 
@@ -18,7 +19,6 @@ def _carrier(row: LinkRow) -> str:
 
 def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other_ip: str | None) -> None:
     hop = f"container {end.name} ({end.host})"
-    where = f"container:{end.name}"
     if not end.running:
         out.add(hop, "running", Status.FAIL, "the container is not running", out.redo(end.host, f.scenario))
         return
@@ -36,7 +36,7 @@ def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, othe
             f"eth0 is administratively DOWN (state {eth0.state})",
             out.fix(
                 f"bring eth0 up in {end.name}",
-                FixOp("link_up", end.host, where, "ip link set eth0 up", (("link", "eth0"),)),
+                LinkUp(end.host, "eth0", end.ref),
             ),
         )
     elif eth0.state not in ("UP", "UNKNOWN"):
@@ -50,7 +50,7 @@ def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, othe
         fix = (
             out.fix(
                 f"give {end.name} its address {want}",
-                FixOp("add_address", end.host, where, f"ip addr add {want} dev eth0", (("cidr", want),)),
+                Address(end.host, end.ref, want),
             )
             if want
             else None
@@ -64,7 +64,7 @@ def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, othe
             f"eth0 has {', '.join(addrs)}, the scenario gives it {want}",
             out.fix(
                 f"give {end.name} its address {want}",
-                FixOp("add_address", end.host, where, f"ip addr add {want} dev eth0", (("cidr", want),)),
+                Address(end.host, end.ref, want),
             ),
         )
     elif f.subnet and not any(_in_net(a.split("/")[0], f.subnet) for a in addrs):
@@ -79,17 +79,9 @@ def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, othe
         out.add(hop, "route", Status.WARN, "route not read (the other end has no address)")
     elif route.error:
         net = str(ipaddress.ip_interface(addrs[0]).network) if addrs else (f.subnet or "")
-        ops = [FixOp("add_route", end.host, where, f"ip route add {net} dev eth0", (("dst", net),))]
+        ops = [Route(end.host, end.ref, net)]
         if plan.gateway:
-            ops.append(
-                FixOp(
-                    "add_route",
-                    end.host,
-                    where,
-                    f"ip route add default via {plan.gateway}",
-                    (("dst", "0.0.0.0/0"), ("gateway", plan.gateway)),
-                )
-            )
+            ops.append(Route(end.host, end.ref, "0.0.0.0/0", plan.gateway))
         out.add(
             hop,
             "route",
@@ -134,8 +126,8 @@ def check_mtu(out: Out, f: DoctorFacts, end: EndFacts, hop: str) -> None:
     ops = []
     for e in (f.src, f.dst):
         if e.eth0 is not None and e.eth0.mtu > limit:
-            ops.append(mtu_op(e.host, f"container:{e.name}", "eth0", limit))
-            ops.append(mtu_op(e.host, "host", e.host_veth, limit))
+            ops.append(SetMtu(e.host, "eth0", limit, e.ref))
+            ops.append(SetMtu(e.host, e.host_veth, limit))
     out.add(
         hop,
         "MTU",
@@ -164,13 +156,7 @@ def check_offload(out: Out, f: DoctorFacts, end: EndFacts, hop: str) -> None:
         "frames as they are: TCP checksums are never filled in (ping works, TCP dies)",
         out.fix(
             f"turn tx checksum offload off in {end.name}",
-            FixOp(
-                "tx_offload_off",
-                end.host,
-                f"container:{end.name}",
-                "ethtool -K eth0 tx off",
-                (("link", "eth0"),),
-            ),
+            TxChecksumOff(end.host, end.ref),
         ),
     )
 
@@ -198,7 +184,7 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
             f"{veth} is DOWN on {end.host} (container side: {end.eth0.state if end.eth0 else '-'})",
             out.fix(
                 f"bring {veth} up on {end.host}",
-                FixOp("link_up", end.host, "host", f"ip link set {veth} up", (("link", veth),)),
+                LinkUp(end.host, veth),
             ),
         )
     else:
@@ -208,7 +194,6 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
     if plan.ovs or (attach is None and port is not None):
         bridge = attach or (port.bridge if port else host_plan(f, end.host).ovs_bridge)
         if port is None or port.bridge != bridge:
-            tag = f" tag={plan.vlan}" if plan.vlan is not None else ""
             now = f"a port of {port.bridge}" if port else "not an OVS port"
             out.add(
                 hop,
@@ -217,13 +202,7 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
                 f"{veth} is {now}, should be a port of OVS {bridge}",
                 out.fix(
                     f"add {veth} to {bridge}",
-                    FixOp(
-                        "ovs_add_port",
-                        end.host,
-                        "ovs",
-                        f"ovs-vsctl add-port {bridge} {veth}{tag}",
-                        (("bridge", bridge), ("port", veth), ("tag", str(plan.vlan or ""))),
-                    ),
+                    OvsPort(end.host, bridge, veth, plan.vlan),
                 ),
             )
         else:
@@ -242,13 +221,7 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
                 f"{veth} is {'in ' + row.master if row.master else 'in no bridge'}, should be in {want}",
                 out.fix(
                     f"put {veth} into {want}",
-                    FixOp(
-                        "set_master",
-                        end.host,
-                        "host",
-                        f"ip link set {veth} master {want}",
-                        (("link", veth), ("master", want)),
-                    ),
+                    Enslave(end.host, veth, want),
                 ),
             )
         elif row.master is None:
@@ -262,7 +235,7 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
                 "MTU pair",
                 Status.FAIL,
                 f"{veth} MTU {row.mtu} < eth0 MTU {end.eth0.mtu}: bigger frames die on the veth",
-                out.fix(f"set {veth} MTU to {end.eth0.mtu}", mtu_op(end.host, "host", veth, end.eth0.mtu)),
+                out.fix(f"set {veth} MTU to {end.eth0.mtu}", SetMtu(end.host, veth, end.eth0.mtu)),
             )
         elif row.mtu > end.eth0.mtu:
             out.add(hop, "MTU pair", Status.WARN, f"{veth} MTU {row.mtu}, eth0 MTU {end.eth0.mtu}")
@@ -283,15 +256,7 @@ def check_tag(
     have = port.tag
     if plan.vlan_known and have != plan.vlan:
         want = plan.vlan
-        op = FixOp(
-            "ovs_set_tag",
-            end.host,
-            "ovs",
-            f"ovs-vsctl set port {port.name} tag={want}"
-            if want is not None
-            else f"ovs-vsctl clear port {port.name} tag",
-            (("port", port.name), ("tag", "" if want is None else str(want))),
-        )
+        op = PortTag(end.host, port.name, want)
         out.add(
             hop,
             "VLAN tag",

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from ..marks import IPT_COMMENT
+from ..intents import AcceptBridged, Enslave, InterfaceType, LabUp, LinkUp, TunnelRemote
 from .facts import DoctorFacts
 from .iptables import forward_verdict, parse_iptables_save, policy_drops
-from .model import FixOp, Out, Status
+from .model import Out, Status
 from .path import host_plan, path_tunnel, plan_tunnels
 
 
@@ -25,7 +25,7 @@ def check_linux_bridge(out: Out, f: DoctorFacts, host_name: str, bridge: str) ->
             f"{bridge} is DOWN",
             out.fix(
                 f"bring {bridge} up",
-                FixOp("link_up", host_name, "host", f"ip link set {bridge} up", (("link", bridge),)),
+                LinkUp(host_name, bridge),
             ),
         )
     else:
@@ -44,13 +44,7 @@ def check_linux_bridge(out: Out, f: DoctorFacts, host_name: str, bridge: str) ->
                 f"{ovs_br} is {now}: {bridge} cannot reach OVS and the tunnel",
                 out.fix(
                     f"put {ovs_br} into {bridge}",
-                    FixOp(
-                        "set_master",
-                        host_name,
-                        "host",
-                        f"ip link set {ovs_br} master {bridge}",
-                        (("link", ovs_br), ("master", bridge)),
-                    ),
+                    Enslave(host_name, ovs_br, bridge),
                 ),
             )
         elif not obr.admin_up:
@@ -61,7 +55,7 @@ def check_linux_bridge(out: Out, f: DoctorFacts, host_name: str, bridge: str) ->
                 f"{ovs_br} is in {bridge} but DOWN",
                 out.fix(
                     f"bring {ovs_br} up",
-                    FixOp("link_up", host_name, "host", f"ip link set {ovs_br} up", (("link", ovs_br),)),
+                    LinkUp(host_name, ovs_br),
                 ),
             )
         else:
@@ -107,7 +101,6 @@ def check_firewall(out: Out, f: DoctorFacts, host_name: str, bridge: str | None,
     note = f" ({dropped} packets hit the policy)" if dropped else ""
     if not verdict.accept or not back.accept:
         by = verdict.by if not verdict.accept else back.by
-        cmd = f"iptables -I FORWARD -i {bridge} -o {bridge} -m comment --comment {IPT_COMMENT} -j ACCEPT"
         out.add(
             hop,
             "firewall",
@@ -116,7 +109,7 @@ def check_firewall(out: Out, f: DoctorFacts, host_name: str, bridge: str | None,
             f"{by} drops them{note} (or: sysctl -w net.bridge.bridge-nf-call-iptables=0)",
             out.fix(
                 f"accept frames bridged on {bridge} in FORWARD",
-                FixOp("iptables_accept_bridge", host_name, "host", cmd, (("bridge", bridge),)),
+                AcceptBridged(host_name, bridge),
             ),
         )
         return
@@ -143,7 +136,7 @@ def check_ovs(out: Out, f: DoctorFacts, host_name: str, entry: str | None, deliv
             f"Open vSwitch not answering: {host.error or 'disconnected'}",
             out.fix(
                 "restart the lab's Open vSwitch (lab up repairs a half-built lab)",
-                FixOp("lab_up", host_name, "containet", "containet lab up"),
+                LabUp(host_name),
             ),
         )
         return
@@ -234,7 +227,7 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
             f"Open vSwitch on {host_name} is not answering: {host.error or 'disconnected'}",
             out.fix(
                 "restart the lab's Open vSwitch (lab up repairs a half-built lab)",
-                FixOp("lab_up", host_name, "containet", "containet lab up"),
+                LabUp(host_name),
             ),
         )
         return
@@ -257,13 +250,7 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
             f"type {hop_port.type}, the scenario uses {want_type}",
             out.fix(
                 f"make {name} a {want_type} port",
-                FixOp(
-                    "ovs_set_type",
-                    host_name,
-                    "ovs",
-                    f"ovs-vsctl set interface {name} type={want_type}",
-                    (("port", name), ("type", want_type)),
-                ),
+                InterfaceType(host_name, name, want_type),
             ),
         )
     elif peer_port is not None and peer_port.type != hop_port.type:
@@ -279,13 +266,7 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
             f"options:remote_ip={remote}, but {peer_name}'s underlay address is {peer.underlay_ip}",
             out.fix(
                 f"point {name} at {peer.underlay_ip}",
-                FixOp(
-                    "ovs_set_remote_ip",
-                    host_name,
-                    "ovs",
-                    f"ovs-vsctl set interface {name} options:remote_ip={peer.underlay_ip}",
-                    (("port", name), ("remote_ip", peer.underlay_ip)),
-                ),
+                TunnelRemote(host_name, name, peer.underlay_ip),
             ),
         )
     else:
@@ -302,7 +283,7 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
             f"OVS has no route to {peer.underlay_ip}: {host.underlay_route_error}",
             out.fix(
                 "rebuild the lab's underlay (lab up repairs it)",
-                FixOp("lab_up", host_name, "containet", "containet lab up"),
+                LabUp(host_name),
             ),
         )
     elif host.underlay_route is not None:
@@ -319,6 +300,6 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
                 f"{host_name} cannot reach {peer_name}'s underlay {peer.underlay_ip}: {ping.describe()}",
                 out.fix(
                     "rebuild the lab's underlay (lab up repairs it)",
-                    FixOp("lab_up", host_name, "containet", "containet lab up"),
+                    LabUp(host_name),
                 ),
             )

@@ -23,7 +23,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from .. import links
 from ..errors import BadInput, NotReady, WorkbenchError
 from ..host import Host, Place
-from ..intents import Cmd, ContainerRef, Where, render
+from ..intents import Cmd, render
 from ..inventory.model import Container, Snapshot
 from ..marks import host_veth
 from ..measure.ping import PingOptions, Target, ping_from
@@ -40,7 +40,7 @@ from .facts import (
     TraceFact,
     tunnel_route,
 )
-from .model import DoctorReport
+from .model import DoctorReport, Render
 from .path import host_plan, ovs_entry, path_tunnel
 from .report import build_report
 from .trace import parse_dp_ports, parse_trace
@@ -146,9 +146,10 @@ def _route_get(ipr: Any, dst: str) -> RouteFact:
 
 
 def end_facts(c: Container, other_ip: str | None) -> EndFacts:
-    running = c.status == "running" and c.pid > 0
-    if not running:
-        return EndFacts(c.name, c.host, False, host_veth=host_veth(c.name))
+    veth = c.host_veth or host_veth(c.name)  # discovered; else where containet would put it
+    gone = EndFacts(c.name, c.host, False, host_veth=veth, docker=c.docker_name)
+    if not (c.status == "running" and c.pid > 0):
+        return gone
 
     def read(ipr: Any) -> tuple[links.LinkRow | None, RouteFact | None, bool | None]:
         eth0 = links.link_row(ipr, "eth0")
@@ -161,8 +162,8 @@ def end_facts(c: Container, other_ip: str | None) -> EndFacts:
     try:
         eth0, route, offload = Place.of_pid(c.pid, c.name).netlink(read)
     except (OSError, WorkbenchError):
-        return EndFacts(c.name, c.host, False, host_veth=host_veth(c.name))
-    return EndFacts(c.name, c.host, True, eth0, route, host_veth(c.name), tx_checksum=offload)
+        return gone
+    return EndFacts(c.name, c.host, True, eth0, route, veth, tx_checksum=offload, docker=c.docker_name)
 
 
 def _trace(host: Host, bridge: str, flow: str) -> TraceFact:
@@ -291,19 +292,21 @@ def collect(
     return facts
 
 
-def renderer(hosts: Sequence[Host]) -> Callable[[str, str, str], str]:
+def renderer(hosts: Sequence[Host]) -> Render:
+    """Commands as typed in this mode (inside the lab's namespaces, or on a VM)."""
     by_name = {h.name: h for h in hosts}
 
-    def rend(host: str, where: str, text: str) -> str:
-        if where == "containet" or host not in by_name:
-            return text
-        if where.startswith("container:"):  # "container:NAME"
-            cmd = Cmd(Where.CONTAINER, text, ContainerRef.ours(where.split(":", 1)[1]))
-        else:
-            cmd = Cmd(Where(where), text)
-        return render(by_name[host], cmd)
+    def rend(host: str, cmd: Cmd) -> str:
+        return render(by_name[host], cmd) if host in by_name else cmd.text
 
     return rend
+
+
+def container_place(snapshot: Snapshot, name: str) -> Place:
+    c = resolve(snapshot, name)
+    if c.status != "running" or not c.pid:
+        raise NotReady(f"container {c.name} is not running")
+    return Place.of_pid(c.pid, c.name)
 
 
 def diagnose(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..actions import TUNNEL_OVERHEAD, UNDERLAY_MTU
+from ..intents import ContainerRef
 from ..links import LinkRow
 
 
@@ -135,6 +136,12 @@ class EndFacts:
     route: RouteFact | None = None  # to the other end
     host_veth: str = ""
     tx_checksum: bool | None = None  # tx checksum offload of eth0 (None: unknown)
+    docker: str = ""  # its docker name ("": containet's own naming)
+
+    @property
+    def ref(self) -> ContainerRef:
+        """How fixes name it: containet's name, or the docker name of a hand-built one."""
+        return ContainerRef(self.name, self.docker) if self.docker else ContainerRef.ours(self.name)
 
 
 @dataclass(frozen=True)

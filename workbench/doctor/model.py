@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..intents import Cmd, Intent, ScenarioApplied
+from ..intents.base import intent_dict
+
 
 class Status(enum.StrEnum):
     """A check's verdict; the values are what --json prints."""
@@ -22,26 +25,15 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class FixOp:
-    """One change: `kind` says what the workbench does, `cmd` is the same as a shell command.
-
-    where: "host" (the host's namespace), "ovs" (its OVS database), "container:NAME",
-    or "containet" (a containet command)."""
-
-    kind: str
-    host: str
-    where: str
-    cmd: str
-    args: tuple[tuple[str, str], ...] = ()
-
-    def arg(self, key: str) -> str:
-        return dict(self.args)[key]
-
-
-@dataclass(frozen=True)
 class FixAction:
+    """A repair: intents (workbench.intents) applied in order, by the same code as a
+    scenario's steps; their commands are what `fix_command` shows."""
+
     title: str
-    ops: tuple[FixOp, ...]
+    intents: tuple[Intent, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "intents": [intent_dict(i) for i in self.intents]}
 
 
 @dataclass(frozen=True)
@@ -95,9 +87,10 @@ class DoctorReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["checks"] = [_check_dict(c) for c in self.checks]
         data["hops"] = [{"name": h, "status": self.hop_status(h)} for h in self.hops]
         first = self.first_failure
-        data["first_failure"] = asdict(first) if first else None
+        data["first_failure"] = _check_dict(first) if first else None
         data["ok"] = self.ok
         data["summary"] = self.summary
         return data
@@ -127,17 +120,19 @@ class MtuReport:
         return asdict(self)
 
 
+def _check_dict(check: Check) -> dict[str, Any]:
+    data = asdict(check)
+    data["fix"] = check.fix.to_dict() if check.fix else None
+    return data
+
+
 # --- fixes the checks offer ------------------------------------------------------------
-def mtu_op(host: str, where: str, link: str, mtu: int) -> FixOp:
-    return FixOp("set_mtu", host, where, f"ip link set {link} mtu {mtu}", (("link", link), ("mtu", str(mtu))))
+#: turns (host name, command) into the command as typed in this mode
+Render = Callable[[str, Cmd], str]
 
 
-#: turns (host, where, plain command) into the command as typed in this mode
-Render = Callable[[str, str, str], str]
-
-
-def plain(_host: str, _where: str, text: str) -> str:
-    return text
+def plain(_host: str, cmd: Cmd) -> str:
+    return cmd.text
 
 
 Fix = tuple[str, FixAction]  # the rendered shell command(s), and the action
@@ -154,20 +149,13 @@ class Out:
         cmd, action = fix if fix and status == Status.FAIL else (None, None)
         self.checks.append(Check(name, hop, status, evidence, cmd, action))
 
-    def fix(self, title: str, *ops: FixOp) -> Fix:
-        return "; ".join(self.render(op.host, op.where, op.cmd) for op in ops), FixAction(title, ops)
+    def fix(self, title: str, *intents: Intent) -> Fix:
+        shown = "; ".join(self.render(i.host, c) for i in intents for c in i.commands())
+        return shown, FixAction(title, intents)
 
     def redo(self, host: str, scenario: str | None) -> Fix | None:
         """Re-applying the scenario re-creates whatever it made that is gone."""
         if not scenario:
             return None
-        return self.fix(
-            f"re-apply scenario {scenario} (re-creates what is missing)",
-            FixOp(
-                "scenario_apply",
-                host,
-                "containet",
-                f"containet scenario apply {scenario}",
-                (("name", scenario),),
-            ),
-        )
+        intent = ScenarioApplied(host, scenario)
+        return self.fix(intent.title(), intent)

@@ -9,11 +9,12 @@ from dataclasses import replace
 
 from ..errors import NotReady
 from ..host import Host
+from ..intents import Intent, SetMtu
 from ..inventory.model import Snapshot
-from .collect import Progress, collect, ping_probe, quiet, renderer
+from .collect import Progress, collect, container_place, ping_probe, quiet, renderer
 from .facts import Expected
-from .fix import FixHooks, apply_op, container_place
-from .model import MtuHop, MtuReport, mtu_op
+from .fix import FixHooks, apply_fix
+from .model import FixAction, MtuHop, MtuReport
 from .path import path_mtu_limit
 
 MAX_PROBES = 14
@@ -118,18 +119,17 @@ def measure_mtu(
     report = MtuReport(s.name, d.name, interfaces, tunnel, fits, lo, tuple(probes), verdict, ok)
     if not fix or fits is None:
         return report
-    ops = []
+    intents: list[Intent] = []
     for end in (s, d):
         if end.eth0 is not None and end.eth0.mtu != fits:
-            ops.append(mtu_op(end.host, f"container:{end.name}", "eth0", fits))
+            intents.append(SetMtu(end.host, "eth0", fits, end.ref))
         row = facts.hosts[end.host].link(end.host_veth)
         if row is not None and row.mtu != fits:
-            ops.append(mtu_op(end.host, "host", end.host_veth, fits))
-    if not ops:
+            intents.append(SetMtu(end.host, end.host_veth, fits))
+    if not intents:
         return report
     assert hooks is not None
     rend = renderer(hosts)
-    for op in ops:
-        apply_op(hosts, op, hooks)
+    apply_fix(hosts, FixAction(f"MTU {fits} along the path", tuple(intents)), hooks)
     after = measure_mtu(hosts, hooks.snapshot(), expected, src, dst, progress=progress)
-    return replace(after, fixed=tuple(rend(op.host, op.where, op.cmd) for op in ops))
+    return replace(after, fixed=tuple(rend(i.host, c) for i in intents for c in i.commands()))

@@ -7,10 +7,11 @@ OK / FAIL / WARN for each check with the value it read and, on FAIL, the fix.
 
 from __future__ import annotations
 
+from ..intents import LabUp
 from .check_end import check_container, check_veth
 from .check_path import check_firewall, check_linux_bridge, check_ovs, check_tunnel
 from .facts import DoctorFacts
-from .model import DoctorReport, FixOp, Out, Render, Status, plain
+from .model import DoctorReport, Out, Render, Status, plain
 from .path import host_plan, linux_bridge, ovs_entry, path_tunnel
 
 
@@ -23,7 +24,7 @@ def check_host_ok(out: Out, f: DoctorFacts, host_name: str) -> bool:
         "reachable",
         Status.FAIL,
         f"{host_name} cannot be read: {host.error or 'namespace missing'}",
-        out.fix("bring the lab up", FixOp("lab_up", host_name, "containet", "containet lab up")),
+        out.fix("bring the lab up", LabUp(host_name)),
     )
     return False
 

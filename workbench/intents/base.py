@@ -16,8 +16,8 @@ both are realised by the same methods.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..host import Host
 from ..marks import docker_name
@@ -103,20 +103,20 @@ class Intent:
         """A repair is not undone: the state it restores is the wanted one."""
 
 
+def intent_dict(intent: Intent) -> dict[str, Any]:
+    """An intent as JSON: its kind, its fields and the commands it stands for."""
+    data: dict[str, Any] = {"kind": type(intent).__name__}
+    data.update(asdict(intent) if is_dataclass(intent) else {"host": intent.host})
+    data["commands"] = [c.text for c in intent.commands()]
+    return data
+
+
 def pid_expr(container: ContainerRef) -> str:
     return f"$(docker inspect -f '{{{{.State.Pid}}}}' {container.docker})"
 
 
-def _legacy(cmd: Cmd) -> Cmd:
-    """TEMPORARY: "container:NAME" as where (the doctor's FixOp until it makes intents)."""
-    if isinstance(cmd.where, str) and cmd.where.startswith("container:"):
-        return Cmd(Where.CONTAINER, cmd.text, ContainerRef.ours(cmd.where.split(":", 1)[1]))
-    return cmd
-
-
 def render(host: Host, cmd: Cmd) -> str:
     """The command as it runs here: in lab mode, inside the host's namespace."""
-    cmd = _legacy(cmd)
     text = cmd.text
     if cmd.where == Where.CONTAINER and cmd.container is not None:
         return f"nsenter -t {pid_expr(cmd.container)} -n {text}"
@@ -132,7 +132,6 @@ def render(host: Host, cmd: Cmd) -> str:
 
 def render_plain(host: Host, cmd: Cmd) -> str:
     """The command as typed on the host itself (the seed's VMs)."""
-    cmd = _legacy(cmd)
     if cmd.where == Where.CONTAINER and cmd.container is not None:
         return f"ip netns exec {cmd.container.name} {cmd.text}"
     return cmd.text
