@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
-from workbench.doctor import Check, DoctorReport, FixAction, FixOp, Status
+from workbench.doctor import Check, DoctorReport, FixAction, Status
 from workbench.errors import BadInput, NotReady, StepFailed
-from workbench.intents import Intent, Where
+from workbench.intents import Intent, LinkUp, Where
 from workbench.inventory.model import (
     Container,
     HostView,
@@ -266,6 +266,7 @@ class FakeEngine:
                     gateway="172.15.42.1",
                     host_veth=f"cn-{name}",
                     attached_to="docker0",
+                    ours=True,
                 )
             )
         return tuple(out)
@@ -544,7 +545,7 @@ class FakeEngine:
         say("reading hosts, containers and probing")
         fix = FixAction(
             "bring cn-h1-a up on host1",
-            (FixOp("link_up", "host1", "host", "ip link set cn-h1-a up", (("link", "cn-h1-a"),)),),
+            (LinkUp("host1", "cn-h1-a"),),
         )
         ok, warn, fail = Status.OK, Status.WARN, Status.FAIL
         veth = (
@@ -578,6 +579,6 @@ class FakeEngine:
         return DoctorReport(src, dst, "host1", "host2", "exp1", checks, seconds=0.4)
 
     def doctor_fix(self, fix: FixAction) -> str:
-        self.calls.append(f"doctor_fix:{fix.ops[0].kind}")
+        self.calls.append(f"doctor_fix:{type(fix.intents[0]).__name__}")
         self.veth_down = False
-        return f"{fix.title}: {'; '.join(op.cmd for op in fix.ops)}"
+        return f"{fix.title}: {'; '.join(c.text for i in fix.intents for c in i.commands())}"
