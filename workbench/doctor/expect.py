@@ -19,9 +19,10 @@ def expected_from(
 ) -> Expected:
     """`ovs_bridges`: each host's OVS bridge (the tunrc's OVS_BRIDGE)."""
     intents = tuple(intents)
+    bridges = {i.host: i.name for i in reversed(intents) if isinstance(i, LinuxBridge)}
     hosts = {
         host: HostPlan(
-            linux_bridge=next((i.name for i in intents if isinstance(i, LinuxBridge) and i.host == host), None),
+            linux_bridge=bridges.get(host),
             ovs_bridge=bridge,
             tunnels=tuple(
                 (i.port, i.kind, i.remote_ip) for i in intents if isinstance(i, TunnelPort) and i.host == host
