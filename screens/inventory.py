@@ -24,10 +24,14 @@ def container_label(c: Container) -> Text:
     if c.vlan is not None:
         text.append(f" vlan {c.vlan}", "yellow")
     text.append(f" → {c.attached_to or 'not attached'}", "cyan" if c.attached_to else "red")
+    if c.reaches and c.reaches != c.attached_to:
+        text.append(f" → {c.reaches}", "magenta")
     if c.cap_mbit:
         text.append(f" cap {c.cap_mbit:g} Mbit/s", "magenta")
     if not ok:
         text.append(f" {c.status}", "red")
+    if not c.ours:
+        text.append(" (not containet's)", "italic yellow")
     return text
 
 
@@ -147,4 +151,4 @@ class InventoryView(Vertical):
             for src in ("netlink", "ovs"):
                 ok = sources.get(f"{src}:{name}")
                 marks.append(f"{src} {'●' if ok else '○' if ok is False else '…'}")
-            tree.show(snap.host(name), snap.containers_on(name), "  ".join(marks))
+            tree.show(snap.host(name), snap.shown_on(name), "  ".join(marks))

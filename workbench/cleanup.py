@@ -1,6 +1,8 @@
 """Remove everything that carries the project's mark, and nothing else.
 
-Marks: docker label containet=1; namespaces registered in /run/containet or
+Marks: docker label containet=<mark> together with a containet.name label (a
+container run by hand from containet's image has neither: the image is labelled
+containet.image); namespaces registered in /run/containet or
 marked inside (lo alias); OVS processes started on /run/containet; on the
 system OVS, rows with external_ids containet=1; root-namespace links whose
 alias is "containet" (real mode); iptables rules commented "containet".

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__, cleanup
 from .engine import Engine
 from .errors import BadInput, WorkbenchError
-from .inventory.model import Snapshot
+from .inventory.model import Container, Snapshot
 from .steps import StepEvent
 
 
@@ -28,6 +28,24 @@ def _print_event(ev: StepEvent) -> None:
 def _print_changes(ev: StepEvent) -> None:
     if ev.state != "skipped":
         _print_event(ev)
+
+
+def _container_line(c: Container) -> str:
+    if c.attached_to:
+        where = f"on {c.attach_kind or 'bridge'} {c.attached_to}"
+        if c.reaches and c.reaches != c.attached_to:
+            where += f" -> ovs {c.reaches}"
+    elif c.host:
+        where = "not attached"
+    else:
+        where = "no network into a host" + (f" (started for {c.meant_for})" if c.meant_for else "")
+    vlan = f" vlan {c.vlan}" if c.vlan is not None else ""
+    vlan += f" cap {c.cap_mbit:g} Mbit/s" if c.cap_mbit else ""
+    mark = "" if c.ours else "  (not containet's)"
+    return (
+        f"container {c.name:8} {c.ip or '-':15} mtu {c.mtu or '-'} via {c.host_veth or '-'} "
+        f"{where}{vlan}  pid {c.pid} {c.status}{mark}"
+    )
 
 
 def render_status(snap: Snapshot) -> str:
@@ -51,19 +69,14 @@ def render_status(snap: Snapshot) -> str:
                     bits.append(f"qos=linux-htb {p.qos_mbit:g}Mbit/s")
                 bits += [f"{k}={v}" for k, v in p.options]
                 out.append(f"    port {p.name:14} {' '.join(bits)}  rx {p.rx_packets} tx {p.tx_packets}")
-        for c in snap.containers_on(h.name):
-            where = c.attached_to or "not attached"
-            vlan = f" vlan {c.vlan}" if c.vlan is not None else ""
-            vlan += f" cap {c.cap_mbit:g} Mbit/s" if c.cap_mbit else ""
-            out.append(
-                f"  container {c.name:8} {c.ip or '-':15} mtu {c.mtu or '-'} via {c.host_veth or '-'} "
-                f"on {where}{vlan}  pid {c.pid} {c.status}"
-            )
+        for c in snap.shown_on(h.name):
+            out.append(f"  {_container_line(c)}")
         if h.error:
             out.append(f"  ! {h.error}")
-    stray = [c for c in snap.containers if c.host not in {h.name for h in snap.hosts}]
-    for c in stray:
-        out.append(f"container {c.name} on unknown host {c.host!r}")
+    names = {h.name for h in snap.hosts}
+    for c in snap.unplaced():
+        if c.meant_for not in names:
+            out.append(f"{_container_line(c)}  (on none of the lab's hosts)")
     if not snap.docker_connected:
         out.append("docker: disconnected")
     return "\n".join(out)
@@ -376,7 +389,9 @@ def _container(engine: Engine, args: argparse.Namespace) -> int:
         snap = engine.snapshot()
         for c in snap.containers:
             vlan = f" vlan {c.vlan}" if c.vlan is not None else ""
-            print(f"{c.name:10} {c.host:6} {c.ip or '-':15} {c.attached_to or '-'}{vlan} {c.status}")
+            mark = "" if c.ours else "  (not containet's)"
+            where = f"{c.host or '-':6} {c.ip or '-':15} {c.attached_to or '-'}"
+            print(f"{c.name:10} {where}{vlan} {c.status}{mark}")
     return 0
 
 

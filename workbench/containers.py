@@ -13,7 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from .errors import BadInput, NotReady, WorkbenchError
-from .marks import IMAGE, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name
+from .marks import IMAGE, LABEL, LABEL_HOST, LABEL_IMAGE, LABEL_NAME, MARK_VALUE, docker_name
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "sleep", "ip", "ping", "ifconfig", "cat", "ls", "ps", "route", "wget", "nc", "top")
@@ -62,18 +62,34 @@ def busybox_rootfs_tar() -> bytes:
 
 
 def ensure_image(cli: docker.DockerClient) -> bool:
-    """Import the busybox image when missing; True when it was built now."""
+    """Import the busybox image when missing; True when it was built now.
+
+    The image carries the label containet.image=1, not containet's container mark:
+    every container run from it inherits its labels, and one a user runs by hand
+    must not look like ours. An image of an older containet that carries the mark
+    is imported again (the tag moves; containers running on the old one keep it)."""
     try:
-        cli.images.get(IMAGE)
-        return False
+        if LABEL not in (cli.images.get(IMAGE).labels or {}):
+            return False
     except ImageNotFound:
         pass
     repo, tag = IMAGE.rsplit(":", 1)
     cli.api.import_image_from_data(
-        busybox_rootfs_tar(), repository=repo, tag=tag, changes=[f"LABEL {LABEL}=1"]
+        busybox_rootfs_tar(), repository=repo, tag=tag, changes=[f"LABEL {LABEL_IMAGE}=1"]
     )
     cli.images.get(IMAGE)
     return True
+
+
+def is_ours(labels: dict[str, str] | None) -> bool:
+    """containet's mark on a container: label containet=<mark> *and* a containet.name
+    label (the image's labels alone never make a container ours)."""
+    labels = labels or {}
+    return labels.get(LABEL) == MARK_VALUE and bool(labels.get(LABEL_NAME))
+
+
+#: the docker filter for our containers (the labels are ANDed)
+OURS_FILTER = {"label": [f"{LABEL}={MARK_VALUE}", LABEL_NAME]}
 
 
 def _row(c: Any) -> ContainerRow:
@@ -89,14 +105,14 @@ def _row(c: Any) -> ContainerRow:
 
 
 def list_marked(cli: docker.DockerClient) -> list[ContainerRow]:
-    rows = [_row(c) for c in cli.containers.list(all=True, filters={"label": f"{LABEL}={MARK_VALUE}"})]
+    rows = [_row(c) for c in cli.containers.list(all=True, filters=OURS_FILTER) if is_ours(c.labels)]
     return sorted(rows, key=lambda r: (r.host, r.name))
 
 
 def marked_names(cli: docker.DockerClient) -> set[str]:
     """Our containers' short names, in one request (no per-container inspect)."""
-    found = cli.api.containers(all=True, filters={"label": f"{LABEL}={MARK_VALUE}"})
-    return {(c.get("Labels") or {}).get(LABEL_NAME, "") for c in found}
+    found = cli.api.containers(all=True, filters=OURS_FILTER)
+    return {c["Labels"][LABEL_NAME] for c in found if is_ours(c.get("Labels"))}
 
 
 def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:
@@ -104,7 +120,7 @@ def find(cli: docker.DockerClient, name: str) -> ContainerRow | None:
         c = cli.containers.get(docker_name(name))
     except NotFound:
         return None
-    if (c.labels or {}).get(LABEL) != MARK_VALUE:
+    if not is_ours(c.labels):
         return None
     return _row(c)
 
@@ -151,7 +167,7 @@ def remove(cli: docker.DockerClient, name_or_id: str) -> bool:
         c = cli.containers.get(name_or_id)
     except NotFound:
         return False
-    if (c.labels or {}).get(LABEL) != MARK_VALUE:
+    if not is_ours(c.labels):
         raise WorkbenchError(f"container {name_or_id} is not containet's: left alone")
     try:
         c.remove(force=True)

@@ -24,10 +24,13 @@ PREFIX = "cn-"
 NS_PREFIX = f"{PREFIX}{INSTANCE}-" if INSTANCE else PREFIX
 #: the value of every mark: docker label, OVS external_ids, lo alias, iptables comment
 MARK_VALUE = INSTANCE or "1"
-#: docker label on every container; more labels carry host and name
+#: docker label on every container; more labels carry host and name. A container
+#: is ours only with LABEL=MARK_VALUE *and* a LABEL_NAME label (containers.is_ours)
 LABEL = "containet"
 LABEL_HOST = "containet.host"
 LABEL_NAME = "containet.name"
+#: label of the offline image (not LABEL: containers inherit their image's labels)
+LABEL_IMAGE = "containet.image"
 #: key set in external_ids of every OVS Bridge/Port/Interface row we create
 OVS_MARK = "containet"
 #: comment on every iptables rule we add, alias of lo in every namespace we create

@@ -45,6 +45,8 @@ def _host_lines(host: HostView, containers: tuple[Container, ...]) -> tuple[list
             line.append(f" v{c.vlan}", "yellow")
         if c.attached_to:
             line.append(f" →{c.attached_to}", "dim")
+        if not c.ours:
+            line.append(" (not containet's)", "italic yellow")
         lines.append(line)
     if not lines:
         lines.append(Text("(empty)", "dim"))
@@ -79,11 +81,11 @@ def draw(snap: Snapshot | None, width: int = 80) -> Text:
     if not hosts:
         return Text("no hosts", "dim")
     if len(hosts) == 1:
-        lines, _ = _host_lines(hosts[0], snap.containers_on(hosts[0].name))
+        lines, _ = _host_lines(hosts[0], snap.shown_on(hosts[0].name))
         title = Text(f" {hosts[0].name} {hosts[0].underlay_ip} ", "bold")
         return Text("\n").join(_box(title, lines, min(width, 60), hosts[0].reachable))
     box_w = max(20, (width - GAP) // 2)
-    parts = [_host_lines(h, snap.containers_on(h.name)) for h in hosts]
+    parts = [_host_lines(h, snap.shown_on(h.name)) for h in hosts]
     # line the two tunnel lines up so the tunnel is drawn straight across
     at = [p[1] for p in parts]
     if at[0] is not None and at[1] is not None and at[0] != at[1]:

@@ -1,41 +1,125 @@
-"""Take a snapshot of the real state: netlink per namespace, OVSDB per host,
-docker for containers. Read-only; every source may be down and is reported so."""
+"""The inventory as a view of the discovered topology (workbench.topology):
+netlink per namespace, OVSDB per host, docker for every container. Read-only;
+every source may be down and is reported so.
+
+A container is listed when it is on one of the lab's hosts (whoever built it)
+or is containet's own; containers elsewhere on the machine (another instance's
+lab, plain docker) are in the topology but not in the inventory.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-from .. import containers as dk
-from .. import links
-from ..errors import WorkbenchError
-from ..host import Host, Place
+from ..host import Host
 from ..marks import MARK_VALUE, OVS_MARK
 from ..ovs import Ovs, bridge_ports, one, uuids
+from ..topology import model as tm
+from ..topology.build import build
+from ..topology.discover import read_facts
+from ..topology.facts import Facts
 from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
 
 
-def iface_of(row: links.LinkRow) -> Iface:
+def iface_of(link: tm.Link) -> Iface:
     return Iface(
-        name=row.name,
-        kind=row.kind,
-        state=row.state,
-        mtu=row.mtu,
-        mac=row.mac,
-        addresses=row.addresses,
-        master=row.master,
+        name=link.name,
+        kind=link.kind,
+        state=str(link.state),
+        mtu=link.mtu,
+        mac=link.mac,
+        addresses=link.addresses,
+        master=link.master,
     )
 
 
-def bridges_of(rows: list[links.LinkRow]) -> tuple[LinuxBridge, ...]:
-    out = []
-    for row in rows:
-        if row.kind == "bridge":
-            ports = tuple(sorted(r.name for r in rows if r.master == row.name))
-            out.append(LinuxBridge(row.name, row.state, row.mtu, row.addresses, ports))
-    return tuple(out)
+def _port(p: tm.OvsPort | tm.Tunnel) -> OvsPort:
+    return OvsPort(
+        name=p.name,
+        type=str(p.type),
+        tag=p.tag,
+        options=p.options,
+        ofport=p.ofport,
+        rx_packets=p.rx_packets,
+        tx_packets=p.tx_packets,
+        ours=p.ours,
+        qos_mbit=p.qos_mbit if isinstance(p, tm.OvsPort) else None,
+    )
+
+
+def host_view(topo: tm.Topology, name: str) -> HostView:
+    """One host of the topology as the inventory shows it."""
+    h = topo.host(name)
+    if h is None:
+        return HostView(name, "", False, False, error="not discovered")
+    if not h.reachable:
+        return HostView(h.name, h.underlay_ip, False, h.ovs_connected, error=h.error)
+    return HostView(
+        name=h.name,
+        underlay_ip=h.underlay_ip,
+        reachable=True,
+        ovs_connected=h.ovs_connected,
+        links=tuple(iface_of(lk) for lk in topo.links(h)),
+        linux_bridges=tuple(
+            LinuxBridge(br.name, str(br.state), br.mtu, br.addresses, tuple(m.name for m in topo.members(br)))
+            for br in topo.linux_bridges(name)
+        ),
+        ovs_bridges=tuple(
+            OvsBridge(obr.name, obr.datapath_type, tuple(_port(p) for p in topo.ports(obr)), obr.ours)
+            for obr in sorted(topo.ovs_bridges(name), key=lambda b: b.name)
+        ),
+        error=h.error,
+    )
+
+
+def container_view(topo: tm.Topology, c: tm.Container) -> Container:
+    """One container of the topology, with its place found by discovery."""
+    w = topo.wiring(c)
+    return Container(
+        name=c.name,
+        host=w.host or "",
+        docker_name=c.docker_name,
+        id=c.short_id,
+        status=str(c.status),
+        pid=c.pid,
+        interfaces=tuple(iface_of(lk) for lk in topo.interfaces(c)),
+        gateway=c.gateway,
+        host_veth=w.host_veth,
+        attached_to=w.attached_to,
+        vlan=w.vlan,
+        cap_mbit=c.cap_mbit,
+        ours=c.ours,
+        attach_kind=str(w.attachment.kind) if w.attachment else None,
+        reaches=w.ovs_bridge,
+        full_id=c.docker_id,
+        meant_for=c.label_host or "",
+    )
+
+
+def view(topo: tm.Topology, mode: str = "lab", lab_line: str = "", facts: Facts | None = None) -> Snapshot:
+    """The inventory of a topology: its hosts in order, the containers on them and
+    containet's own (see the module's docstring)."""
+    hosts = tuple(host_view(topo, h.name) for h in topo.hosts)
+    cts = [container_view(topo, c) for c in topo.containers if c.ours or topo.host_of(c) is not None]
+    return Snapshot(
+        mode=mode,
+        lab=lab_line,
+        hosts=hosts,
+        containers=tuple(sorted(cts, key=lambda c: (c.host or "~", c.name))),
+        docker_connected=topo.docker_connected,
+        errors=topo.errors,
+        facts=facts,
+    )
+
+
+def snapshot(hosts: Sequence[Host], mode: str = "lab", lab_line: str = "") -> Snapshot:
+    facts = read_facts(hosts)
+    return view(build(facts), mode, lab_line, facts)
 
 
 def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
+    """The bridges and ports of one OVS database through an open client (a peer's
+    shared database in real mode: see workbench.peer)."""
     qos_rate = {
         r["_uuid"]: float((r.get("other_config") or {}).get("max-rate", 0)) / 1e6 for r in ovs.rows("QoS")
     }
@@ -67,109 +151,3 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
             )
         )
     return tuple(out)
-
-
-def host_view(host: Host) -> HostView:
-    if not host.place.exists():
-        return HostView(host.name, host.underlay_ip, False, False, error="namespace missing")
-    try:
-        rows = host.place.netlink(links.read_links)
-    except Exception as exc:  # noqa: BLE001 - a source that is down is reported, not fatal
-        return HostView(host.name, host.underlay_ip, False, False, error=f"netlink: {exc}")
-    obr: tuple[OvsBridge, ...] = ()
-    error = None
-    connected = False
-    try:
-        ovs = Ovs(host.ovs_db, timeout=3)
-        try:
-            obr = ovs_bridges(ovs)
-            connected = True
-        finally:
-            ovs.close()
-    except Exception as exc:  # noqa: BLE001
-        error = f"ovs: {exc}"
-    return HostView(
-        name=host.name,
-        underlay_ip=host.underlay_ip,
-        reachable=True,
-        ovs_connected=connected,
-        links=tuple(iface_of(r) for r in rows),
-        linux_bridges=bridges_of(rows),
-        ovs_bridges=obr,
-        error=error,
-    )
-
-
-def _container_net(pid: int) -> tuple[list[links.LinkRow], str | None, float | None]:
-    from ..qos import tbf_rate
-
-    def read(ipr: Any) -> tuple[list[links.LinkRow], str | None, float | None]:
-        return links.read_links(ipr), links.default_gateway(ipr), tbf_rate(ipr, "eth0")
-
-    return Place.of_pid(pid).netlink(read)
-
-
-def container_view(row: dk.ContainerRow, hosts: dict[str, HostView]) -> Container:
-    from ..marks import host_veth
-
-    ifaces: tuple[Iface, ...] = ()
-    gateway = None
-    cap = None
-    if row.status == "running" and row.pid:
-        try:
-            lrows, gateway, cap = _container_net(row.pid)
-            ifaces = tuple(iface_of(r) for r in lrows)
-        except (OSError, WorkbenchError):
-            pass  # exited meanwhile
-    veth = host_veth(row.name)
-    hv = hosts.get(row.host)
-    attached = None
-    vlan = None
-    present = False
-    if hv is not None:
-        link = next((lk for lk in hv.links if lk.name == veth), None)
-        if link is not None:
-            present = True
-            attached = link.master
-            for br in hv.ovs_bridges:
-                for port in br.ports:
-                    if port.name == veth:
-                        attached, vlan = br.name, port.tag
-    return Container(
-        name=row.name,
-        host=row.host,
-        docker_name=row.docker_name,
-        id=row.id[:12],
-        status=row.status,
-        pid=row.pid,
-        interfaces=ifaces,
-        gateway=gateway,
-        host_veth=veth if present else None,
-        attached_to=attached,
-        vlan=vlan,
-        cap_mbit=cap,
-    )
-
-
-def snapshot(hosts: list[Host], mode: str = "lab", lab_line: str = "") -> Snapshot:
-    views = {h.name: host_view(h) for h in hosts}
-    errors = [f"{v.name}: {v.error}" for v in views.values() if v.error]
-    cts: list[Container] = []
-    docker_ok = True
-    try:
-        cli = dk.client(timeout=5)
-        try:
-            cts = [container_view(r, views) for r in dk.list_marked(cli)]
-        finally:
-            cli.close()
-    except WorkbenchError as exc:
-        docker_ok = False
-        errors.append(str(exc))
-    return Snapshot(
-        mode=mode,
-        lab=lab_line,
-        hosts=tuple(views[h.name] for h in hosts),
-        containers=tuple(cts),
-        docker_connected=docker_ok,
-        errors=tuple(errors),
-    )

@@ -3,8 +3,13 @@ produce these types, the CLI prints them and the TUI draws them."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ..topology.model import Keys, pick
+
+if TYPE_CHECKING:
+    from ..topology.facts import Facts
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,12 @@ class OvsBridge:
 
 @dataclass(frozen=True)
 class Container:
-    name: str
-    host: str
+    """A docker container as discovered (workbench.topology), whoever built it."""
+
+    name: str  # containet's name for it when ours, else its docker name
+    host: str  # the host its eth0's veth peer is on; "" when none of the lab's
     docker_name: str
-    id: str
+    id: str  # short docker ID (12 hex digits)
     status: str
     pid: int
     interfaces: tuple[Iface, ...] = ()
@@ -70,6 +77,11 @@ class Container:
     attached_to: str | None = None  # linux bridge or OVS bridge the host side is a port of
     vlan: int | None = None
     cap_mbit: float | None = None  # QoS cap in force (see workbench.qos), both ways
+    ours: bool = False  # containet built it (label containet=<mark> and a containet.name label)
+    attach_kind: str | None = None  # "linux bridge" or "ovs bridge" (topology.AttachKind)
+    reaches: str | None = None  # the OVS bridge its frames reach (br0 inside docker0 in exp1)
+    full_id: str = ""
+    meant_for: str = ""  # ours only: the host containet started it for (its label), wired or not
 
     @property
     def ip(self) -> str | None:
@@ -114,14 +126,32 @@ class Snapshot:
     def host(self, name: str) -> HostView | None:
         return next((h for h in self.hosts if h.name == name), None)
 
-    def container(self, name_or_ip: str) -> Container | None:
-        for c in self.containers:
-            if name_or_ip in (c.name, c.docker_name, c.ip):
-                return c
-        return None
+    #: the facts this snapshot was built from, so a refresh re-reads only what changed
+    facts: Facts | None = field(default=None, compare=False, repr=False)
+
+    def container(self, who: str) -> Container | None:
+        """By containet name, docker name, IPv4 address, docker ID or unique ID prefix."""
+        return pick(who, self.containers, _keys)
 
     def containers_on(self, host: str) -> tuple[Container, ...]:
+        """The containers discovered on `host`."""
         return tuple(c for c in self.containers if c.host == host)
 
+    def unplaced(self) -> tuple[Container, ...]:
+        """Containers on none of the lab's hosts (containet's own, not wired yet or stopped)."""
+        return tuple(c for c in self.containers if not c.host)
+
+    def shown_on(self, host: str) -> tuple[Container, ...]:
+        """What a view of `host` lists: its containers, then containet's own that were
+        started for it but have no network into it (yet)."""
+        return self.containers_on(host) + tuple(c for c in self.unplaced() if c.meant_for == host)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(replace(self, facts=None))
+        out.pop("facts", None)
+        return out
+
+
+def _keys(c: Container) -> Keys:
+    ips = tuple(a.split("/")[0] for i in c.interfaces if i.name != "lo" for a in i.addresses)
+    return Keys(c.name, c.docker_name, c.full_id or c.id, ips, c.ours)

@@ -109,52 +109,29 @@ def recollect(
 ) -> Snapshot:
     """A new snapshot where only `what` was read again (worker thread).
 
-    The hosts and docker are read concurrently (each mostly waits on a socket);
-    containers are resolved once the host views they attach to are known."""
-    from concurrent.futures import ThreadPoolExecutor
+    The facts of the hosts not named in `what` are the snapshot's own; the
+    topology is built again from the merged facts, so a container is placed on
+    its host even when only that host's facts changed. A snapshot without facts
+    (made elsewhere) is read again whole."""
+    from ..topology.build import build
+    from ..topology.discover import read_facts
+    from .collect import view
 
-    from .. import containers as dk
-    from .collect import container_view, host_view
-
-    by_name = {h.name: h for h in hosts}
-    views = {v.name: v for v in snap.hosts}
-    stale = [by_name[n] for n in sorted(what.hosts) if n in by_name]
-    stale += [h for h in hosts if h.name not in views and h.name not in what.hosts]
-
-    def docker_rows() -> list[Any]:
-        cli = dk.client(timeout=5)
-        try:
-            return dk.list_marked(cli)
-        finally:
-            cli.close()
-
-    with ThreadPoolExecutor(max_workers=min(8, len(stale) + 1), thread_name_prefix="recollect") as pool:
-        rows = pool.submit(docker_rows) if what.containers else None
-        for view in pool.map(host_view, stale):
-            views[view.name] = view
-        ordered = tuple(views[h.name] for h in hosts)
-        cts = snap.containers
-        connected = snap.docker_connected if docker_ok is None else docker_ok
-        errors = [e for e in snap.errors if not e.startswith(("docker", "dockerd"))]
-        if rows is not None:
-            try:
-                vmap = {v.name: v for v in ordered}
-                cts = tuple(container_view(r, vmap) for r in rows.result())
-                connected = True
-            except WorkbenchError as exc:
-                connected = False
-                errors.append(str(exc))
-    read = {h.name for h in stale}
-    errors = [e for e in errors if not any(e.startswith(f"{h}:") for h in read)]
-    errors += [f"{v.name}: {v.error}" for v in ordered if v.error and v.name in read]
-    return replace(
-        snap,
-        lab=snap.lab if lab_line is None else lab_line,
-        hosts=ordered,
-        containers=cts,
-        docker_connected=connected,
-        errors=tuple(errors),
+    facts = read_facts(
+        hosts,
+        previous=snap.facts,
+        hosts_to_read=what.hosts,
+        containers=what.containers,
     )
+    new = view(build(facts), snap.mode, snap.lab if lab_line is None else lab_line, facts)
+    if snap.facts is not None:  # what was not read again stays the very same object
+        kept = {h.name: h for h in snap.hosts if h.name not in what.hosts}
+        views = tuple(kept.get(h.name, h) for h in new.hosts)
+        same = not what.containers and new.containers == snap.containers
+        new = replace(new, hosts=views, containers=snap.containers if same else new.containers)
+    if docker_ok is not None and not what.containers:
+        new = replace(new, docker_connected=docker_ok)
+    return new
 
 
 OnChange = Callable[[Change], None]
