@@ -174,3 +174,11 @@ def remove(cli: docker.DockerClient, name_or_id: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def find_any(cli: docker.DockerClient, name_or_id: str) -> ContainerRow | None:
+    """Any container by docker name or ID, ours or not (hand-built ones too)."""
+    try:
+        return _row(cli.containers.get(name_or_id))
+    except NotFound:
+        return None
