@@ -115,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="real mode: also show a peer host's OVS side (it must `share` its database)",
     )
     sh = sub.add_parser(
-        "share", help="real mode: share this host's OVS database with the peer (read it with --peer)"
+        "share",
+        help="real mode: let the peer read this host's OVS database, never write it "
+        "(a read-only replica; read it with status --peer)",
     )
     sh.add_argument("--listen", metavar="IP", help="this host's address on the private network")
-    sh.add_argument("--stop", action="store_true", help="stop sharing")
+    sh.add_argument("--stop", action="store_true", help="stop sharing (stop the replica)")
 
     cl = sub.add_parser("clean", help="remove everything carrying containet's mark")
     cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")

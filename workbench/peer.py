@@ -1,18 +1,24 @@
 """Seeing the other host in real mode, only when the user asks for it.
 
 On the seed's VMs each machine runs its own workbench and sees only itself.
-To show the peer's side, a host can share its Open vSwitch database read-only
-on the private network (`containet --real share --listen 10.0.0.4`: a Manager
-row `ptcp:6640:10.0.0.4`, marked, removed by `share --stop` or `clean`), and the
-other host reads it (`containet --real status --peer host2=tcp:10.0.0.4:6640`):
-the peer's bridges, ports, VLAN tags and tunnels appear beside its own.
-Nothing listens, and nothing is read from the peer, unless asked.
+To show the peer's side, a host shares its Open vSwitch database read-only on
+the private network (`containet --real share --listen 10.0.0.4`): a replica
+ovsdb-server in backup mode copies the local database and listens only on
+`ptcp:6640:10.0.0.4`, refusing every write (see workbench.replica); `share
+--stop`, `clean` and `lab down` stop it. The other host reads it
+(`containet --real status --peer host2=tcp:10.0.0.4:6640`): the peer's bridges,
+ports, VLAN tags and tunnels appear beside its own. Nothing listens, and
+nothing is read from the peer, unless asked.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 
+from pyroute2 import IPRoute
+
+from . import replica
 from .errors import BadInput
 from .host import Host, Place
 from .inventory.collect import ovs_bridges
@@ -32,20 +38,25 @@ def listen_target(ip: str, port: int = PORT) -> str:
 
 
 def share(host: Host, ip: str, port: int = PORT) -> str:
+    """Start (or keep) the read-only replica of `host`'s database on ip:port."""
     target = listen_target(ip, port)
-    ovs = Ovs(host.ovs_db)
-    try:
-        if target not in ovs.api.get_manager().execute(check_error=True):
-            with ovs.api.transaction(check_error=True) as txn:
-                txn.add(ovs.api.add_manager(target))
-                txn.add(ovs.api.db_set("Manager", target, ("external_ids", {OVS_MARK: MARK_VALUE})))
-        return target
-    finally:
-        ovs.close()
+    if ip not in _local_addresses(host.place):
+        raise BadInput(f"--listen {ip}: not an address of this host (share on its private-network address)")
+    replica.start(host.place, host.ovs_db, target)
+    return target
+
+
+def _local_addresses(place: Place) -> set[str]:
+    def read(ipr: IPRoute) -> set[str]:
+        return {str(m.get("address")) for m in ipr.get_addr(family=socket.AF_INET)}
+
+    return place.netlink(read)
 
 
 def unshare(host: Host) -> list[str]:
-    """Remove the Manager rows `share` made (and no other)."""
+    """Stop the replica; also remove a Manager row an older containet's `share`
+    added to the host's database (marked; writable, which is why it is gone)."""
+    gone = replica.stop()
     ovs = Ovs(host.ovs_db)
     try:
         ours = [
@@ -55,7 +66,7 @@ def unshare(host: Host) -> list[str]:
         ]
         for target in ours:
             ovs.api.remove_manager(target).execute(check_error=True)
-        return ours
+        return gone + [t for t in ours if t not in gone]
     finally:
         ovs.close()
 
