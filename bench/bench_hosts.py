@@ -7,7 +7,8 @@ host (a mesh of tunnels, RSTP on), then `lab down`; prints the wall time of
 each and the memory per host (resident size of the host's ovsdb-server and
 ovs-vswitchd, and of its containers' processes). The baseline is N = 2 in the
 same run: the ratio columns say how much more N hosts cost than two.
-Runs in its own instance (CONTAINET_INSTANCE=bh unless set) and cleans up.
+Runs in its own instance (CONTAINET_INSTANCE=bh unless set) and cleans up, also
+when interrupted (Ctrl-C, SIGTERM, SIGHUP, or its output closing).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ os.environ.setdefault("CONTAINET_INSTANCE", "bh")
 
 from workbench import cleanup  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
+from workbench.exits import run_main, shielded  # noqa: E402
 from workbench.ovs import DAEMONS, OvsPaths, read_pid  # noqa: E402
 
 
@@ -87,7 +89,8 @@ def main() -> int:
         for n in sizes:
             rows[n] = measure(n)
     finally:
-        cleanup.clean(progress=lambda _m: None)
+        with shielded():
+            cleanup.clean(progress=lambda _m: None)
     base = rows[2]
     print("hosts  lab up   exp1 (2 ct/host)  lab down   OVS MB/host  containers MB/host   vs N=2: up  exp1")
     for n, r in rows.items():
@@ -100,4 +103,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

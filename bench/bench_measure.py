@@ -30,7 +30,8 @@
    at a time.
 
 Runs in its own instance (CONTAINET_INSTANCE=bm unless set) and removes everything
-it made (lab, containers, the two ceiling namespaces), also when interrupted.
+it made (lab, containers, the two ceiling namespaces), also when interrupted (Ctrl-C,
+SIGTERM, SIGHUP, or its output closing: `| head` ends it early, cleaned up).
 Traffic goes only to addresses inside namespaces this script created. The machine's
 load average is printed at the start and the end: on a shared machine, read the
 figures with it.
@@ -55,6 +56,7 @@ os.environ.setdefault("CONTAINET_INSTANCE", "bm")
 
 from workbench import cleanup  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
+from workbench.exits import run_main, shielded  # noqa: E402
 from workbench.host import Place  # noqa: E402
 from workbench.measure.ping import (  # noqa: E402
     ICMP_ECHO_REPLY,
@@ -448,9 +450,10 @@ def main() -> int:
         print(f"load average at the end {load()}")
         return 0
     finally:
-        remove_ceiling()
-        cleanup.clean(progress=quiet)
+        with shielded():
+            remove_ceiling()
+            cleanup.clean(progress=quiet)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -4,7 +4,8 @@
 
 Runs exp2 in its own instance (CONTAINET_INSTANCE=bq unless set), caps h1-a at
 a few rates, measures iperf from it to h2-a (and back with --reverse), prints
-set rate, measured rate and their ratio, and removes everything it made.
+set rate, measured rate and their ratio, and removes everything it made, also
+when interrupted (Ctrl-C, SIGTERM, SIGHUP, or its output closing).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ os.environ.setdefault("CONTAINET_INSTANCE", "bq")
 
 from workbench import cleanup  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
+from workbench.exits import run_main, shielded  # noqa: E402
 
 
 def main() -> int:
@@ -47,7 +49,8 @@ def main() -> int:
             rows.append((cap, measure(), measure(reverse=True), state.download, state.upload))
         engine.qos_clear("h1-a")
     finally:
-        cleanup.clean(progress=lambda _m: None)
+        with shielded():
+            cleanup.clean(progress=lambda _m: None)
 
     print(f"uncapped h1-a -> h2-a: {uncapped:.0f} Mbit/s (median of {runs})")
     print(f"{'cap':>8} {'from it':>10} {'ratio':>6} {'to it':>10} {'ratio':>6}   mechanisms")
@@ -63,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

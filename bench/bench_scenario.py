@@ -6,7 +6,8 @@ running the exported bash script of the same steps, in the same run.
 Prints medians and the ratio script/engine, end to end and for the network
 plumbing alone (containers already running). Target: the engine >= 3x faster
 end to end. Runs in its own instance (CONTAINET_INSTANCE=bs unless set) and
-removes everything it made, also when interrupted.
+removes everything it made, also when interrupted (Ctrl-C, SIGTERM, SIGHUP, or
+its output closing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ os.environ.setdefault("CONTAINET_INSTANCE", "bs")
 from workbench import cleanup  # noqa: E402
 from workbench.actions import render  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
+from workbench.exits import run_main, shielded  # noqa: E402
 from workbench.steps import Plan  # noqa: E402
 
 SCENARIO = "exp1"
@@ -101,7 +103,8 @@ def main() -> int:
             net_script.append(run_script(engine, plumbing))
             undo(engine, full)
     finally:
-        cleanup.clean(progress=lambda _m: None)
+        with shielded():
+            cleanup.clean(progress=lambda _m: None)
 
     def row(label: str, eng: list[float], sh: list[float]) -> float:
         me, ms = statistics.median(eng), statistics.median(sh)
@@ -117,4 +120,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

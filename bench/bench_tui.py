@@ -11,8 +11,10 @@
    the trivial app.
 
 Uses its own instance (CONTAINET_INSTANCE=bt unless set), brings its lab up,
-and cleans it up at the end, even on failure. Only loopback and namespaces it
-created see traffic (none here: it only starts and removes containers).
+and cleans it up at the end, even on failure, Ctrl-C, SIGTERM, SIGHUP or its
+output closing (`| head -3` ends it at its next line, cleaned up). Only
+loopback and namespaces it created see traffic (none here: it only starts and
+removes containers).
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ def main() -> int:
 
     from workbench import cleanup
     from workbench.engine import Engine
+    from workbench.exits import shielded
 
     print(f"instance {os.environ['CONTAINET_INSTANCE']}: cleaning, then lab up + exp1")
     cleanup.clean(progress=lambda _m: None)
@@ -212,10 +215,13 @@ def main() -> int:
         print(f"   containet-tui: {rss:.0f} MB   target < 150 MB")
         print(f"   baseline, trivial Textual app: {base_rss:.0f} MB   ratio {rss / base_rss:.2f}x")
     finally:
-        print("\ncleaning up")
-        cleanup.clean(progress=lambda _m: None)
+        with shielded():  # SIGTERM, SIGHUP or a closed stdout meanwhile: after the cleanup
+            print("\ncleaning up")
+            cleanup.clean(progress=lambda _m: None)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from workbench.exits import run_main
+
+    sys.exit(run_main(main))

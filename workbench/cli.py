@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, cleanup
+from . import __version__, cleanup, exits
 from .engine import Engine
 from .errors import BadInput, WorkbenchError
 from .inventory.model import Container, Snapshot
@@ -398,16 +398,17 @@ def _container(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except WorkbenchError as exc:
-        print(f"containet: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("containet: interrupted", file=sys.stderr)
-        return 130
+    """SIGTERM, SIGHUP and a closed stdout (`containet pingall | head -1`) end a
+    command like Ctrl-C: its cleanup runs, one line on stderr (none for a closed
+    stdout), no traceback; the status is 128 + the signal (141 for the pipe)."""
+    with exits.handled() as guard:
+        try:
+            return guard.returned(run(build_parser().parse_args(argv)), "containet")
+        except WorkbenchError as exc:
+            print(f"containet: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt as exc:
+            return guard.ended(exc, "containet")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ CANCEL_WAIT = 10.0
 def interruptible(work: Callable[[threading.Event], T]) -> tuple[T, bool]:
     """(work(cancel)'s result, whether it was interrupted). Errors are re-raised here."""
     cancel = threading.Event()
+    done = threading.Event()
     box: dict[str, Any] = {}
 
     def runner() -> None:
@@ -27,17 +28,22 @@ def interruptible(work: Callable[[threading.Event], T]) -> tuple[T, bool]:
             box["value"] = work(cancel)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             box["error"] = exc
+        finally:
+            done.set()
 
+    # waits on `done`, not Thread.join: a join interrupted by KeyboardInterrupt
+    # marks a running thread as stopped (CPython 3.11, the bpo-45274 fix), so the
+    # join after it returned at once and the partial result was lost
     thread = threading.Thread(target=runner, name="measurement", daemon=True)
     thread.start()
     interrupted = False
-    while thread.is_alive():
+    while not done.is_set():
         try:
-            thread.join(0.2)
+            done.wait(0.2)
         except KeyboardInterrupt:
             interrupted = True
             cancel.set()
-            thread.join(CANCEL_WAIT)
+            done.wait(CANCEL_WAIT)
             break
     if "error" in box:
         raise box["error"]
