@@ -28,6 +28,7 @@ from .marks import RUN_DIR, check_container_name
 from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
 from .steps import Context, Listener, Plan, StepEvent, StepState
+from .topology.model import Topology
 
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
@@ -140,6 +141,12 @@ class Engine(Probing):
         views = tuple(peer.peer_view(*peer.parse_peer(p)) for p in peers)
         errors = tuple(f"{v.name}: {v.error}" for v in views if not v.reachable)
         return dc_replace(snap, hosts=snap.hosts + views, errors=snap.errors + errors)
+
+    def topology(self) -> Topology:
+        """The graph of what exists, discovered from live facts (see workbench.topology)."""
+        from .topology.discover import discover
+
+        return discover(self.hosts())
 
     def share(self, listen: str | None) -> str:
         """Real mode: share (listen=IP) or stop sharing (None) this host's OVSDB."""

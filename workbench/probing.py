@@ -26,6 +26,7 @@ from .measure.ping import PingOptions, PingReply, PingResult, Target, ping_from
 from .measure.pingall import Member, PingallResult, expectations, run_pingall
 from .setup import Setup, load_tunrc
 from .steps import Listener, Plan
+from .topology.model import Topology
 
 
 class _Core(Protocol):
@@ -39,6 +40,8 @@ class _Core(Protocol):
     def hosts(self) -> list[Host]: ...
 
     def snapshot(self, peers: list[str] | None = None) -> Snapshot: ...
+
+    def topology(self) -> Topology: ...
 
     def resolve(self, who: str, snap: Snapshot | None = None) -> Any: ...
 
@@ -166,7 +169,7 @@ class Probing:
     # --- doctor ---
     # Walk the path between two containers hop by hop (workbench.doctor reads the facts
     # and judges them); fixes are FixActions the doctor applies with the engine's hooks.
-    # The doctor never imports the engine: it gets hosts, a snapshot and `_expected()`.
+    # The doctor never imports the engine: it gets hosts, the topology and `_expected()`.
     def doctor(
         self: _Core,
         src: str,
@@ -180,11 +183,11 @@ class Probing:
         say = progress or _quiet
         started = time.monotonic()
         self.require_lab()
-        say("reading the inventory")
-        snap = self.snapshot()
+        say("discovering the topology")
+        topology = self.topology()
         return diagnose(
             self.hosts(),
-            snap,
+            topology,
             self._expected(),
             src,
             dst,
@@ -208,7 +211,7 @@ class Probing:
         self.require_lab()
         return measure_mtu(
             self.hosts(),
-            self.snapshot(),
+            self.topology(),
             self._expected(),
             src,
             dst,
@@ -219,7 +222,7 @@ class Probing:
 
     def _doctor_hooks(self: _Core) -> FixHooks:
         return FixHooks(
-            snapshot=self.snapshot,
+            topology=self.topology,
             scenario_apply=self.apply,
             lab_up=lambda: self.lab_up(progress=_quiet),
         )

@@ -6,8 +6,10 @@ ofproto/trace`, `dpif/show` and `ovs/route/lookup`, and pings (icmplib) from
 inside the source container and from the source host to the peer host's
 underlay address (inside namespaces the lab created). Every wait is bounded.
 
-The caller hands in the hosts, an inventory snapshot and what the active
-scenario expects (`Expected`); the doctor never asks the engine.
+The caller hands in the hosts, the discovered topology (which container is on
+which host, through which veth, bridge and tunnel, whoever built it) and what
+the active scenario's intents expect (`Expected`); the doctor never asks the
+engine.
 """
 
 from __future__ import annotations
@@ -24,16 +26,19 @@ from .. import links
 from ..errors import BadInput, NotReady, WorkbenchError
 from ..host import Host, Place
 from ..intents import Cmd, render
-from ..inventory.model import Container, Snapshot
+from ..inventory.collect import container_view
+from ..inventory.model import Container
 from ..marks import host_veth
 from ..measure.ping import PingOptions, Target, ping_from
 from ..ovs import Ovs, appctl, bridge_ports, one
+from ..topology.model import AttachKind, Topology
 from .facts import (
     DoctorFacts,
     EndFacts,
     Expected,
     FirewallFact,
     HostFacts,
+    HostPlan,
     OvsPortFact,
     ProbeFact,
     RouteFact,
@@ -213,18 +218,40 @@ def traces(f: DoctorFacts, hosts: Mapping[str, Host]) -> dict[str, TraceFact]:
     return out
 
 
-def resolve(snapshot: Snapshot, who: str) -> Container:
-    """A container by name or IP (as the engine resolves it)."""
-    found = snapshot.container(who)
+def resolve(topology: Topology, who: str) -> Container:
+    """A container by containet name, docker name, ID (or a unique prefix) or IP, with
+    its host and host-side veth as discovered (whoever made it)."""
+    found = topology.container(who)
     if found is None:
-        names = ", ".join(c.name for c in snapshot.containers) or "none"
+        names = ", ".join(sorted(c.name for c in topology.containers if topology.host_of(c))) or "none"
         raise BadInput(f"unknown container {who!r} (have: {names})")
-    return found
+    return container_view(topology, found)
+
+
+def observed_plans(
+    topology: Topology, ends: Sequence[Container], default: Mapping[str, HostPlan]
+) -> dict[str, HostPlan]:
+    """With no scenario applied, what each end's host is wired with, as discovered: the
+    linux bridge its veth is on, the OVS bridge its frames reach (the seed's br0 or any
+    other name), and no planned tunnels (the discovered ones are looked up by remote_ip)."""
+    out = dict(default)
+    for end in ends:
+        found = topology.container(end.full_id or end.docker_name)
+        if found is None or not end.host:
+            continue
+        wiring = topology.wiring(found)
+        base = out.get(end.host, HostPlan())
+        attach = wiring.attachment
+        lb = attach.bridge if attach and attach.kind == AttachKind.LINUX_BRIDGE else None
+        out[end.host] = replace(
+            base, linux_bridge=lb or base.linux_bridge, ovs_bridge=wiring.ovs_bridge or base.ovs_bridge
+        )
+    return out
 
 
 def collect(
     hosts: Sequence[Host],
-    snapshot: Snapshot,
+    topology: Topology,
     expected: Expected,
     src: str,
     dst: str,
@@ -233,25 +260,31 @@ def collect(
     trace: bool = True,
     progress: Progress = quiet,
 ) -> DoctorFacts:
-    """Every fact along the path from container `src` to `dst` (names or IPs in `snapshot`)."""
-    if not snapshot.docker_connected:
+    """Every fact along the path from container `src` to `dst`: the ends, their hosts and
+    the hosts between come from the discovered `topology`; what the scenario wanted, if
+    one is applied, from `expected`."""
+    if not topology.docker_connected:
         raise NotReady("dockerd is not answering: the doctor needs the containers' namespaces")
-    a, b = resolve(snapshot, src), resolve(snapshot, dst)
-    if a.name == b.name:
+    a, b = resolve(topology, src), resolve(topology, dst)
+    if a.full_id == b.full_id:
         raise BadInput(f"the doctor needs two different containers (got {a.name} twice)")
     by_name = {h.name: h for h in hosts}
     for c in (a, b):
         if c.host not in by_name:
-            raise BadInput(f"{c.name} is on host {c.host!r}, which this lab does not have")
+            where = f"on host {c.host!r}, which this lab does not have" if c.host else "wired into no host"
+            raise BadInput(f"{c.name} is {where} (see `containet status`)")
     src_plan, dst_plan = expected.end(a.name), expected.end(b.name)
     a_ip = a.ip or (src_plan.cidr.split("/")[0] if src_plan.cidr else None)
     b_ip = b.ip or (dst_plan.cidr.split("/")[0] if dst_plan.cidr else None)
+    plans = dict(expected.hosts) if expected.scenario else observed_plans(topology, (a, b), expected.hosts)
     route = tunnel_route(
         a.host,
         b.host,
         {h.name: h.underlay_ip for h in by_name.values()},
-        {name: [remote for _port, _type, remote in plan.tunnels] for name, plan in expected.hosts.items()},
+        {name: [remote for _port, _type, remote in plan.tunnels] for name, plan in plans.items()},
     )
+    if len(route) == 2 and a.host != b.host:  # no planned chain: the tunnels as discovered
+        route = topology.host_chain(a.host, b.host) or route
     progress("reading hosts, containers and probing")
     with ThreadPoolExecutor(max_workers=6) as pool:
         # each host on the way probes the underlay toward the next one
@@ -278,7 +311,7 @@ def collect(
             hosts=host_map,
             src_plan=src_plan,
             dst_plan=dst_plan,
-            host_plans=dict(expected.hosts),
+            host_plans=plans,
             scenario=expected.scenario,
             subnet=expected.subnet,
             small=small,
@@ -302,8 +335,8 @@ def renderer(hosts: Sequence[Host]) -> Render:
     return rend
 
 
-def container_place(snapshot: Snapshot, name: str) -> Place:
-    c = resolve(snapshot, name)
+def container_place(topology: Topology, name: str) -> Place:
+    c = resolve(topology, name)
     if c.status != "running" or not c.pid:
         raise NotReady(f"container {c.name} is not running")
     return Place.of_pid(c.pid, c.name)
@@ -311,7 +344,7 @@ def container_place(snapshot: Snapshot, name: str) -> Place:
 
 def diagnose(
     hosts: Sequence[Host],
-    snapshot: Snapshot,
+    topology: Topology,
     expected: Expected,
     src: str,
     dst: str,
@@ -322,7 +355,7 @@ def diagnose(
     started: float | None = None,
 ) -> DoctorReport:
     """collect + build_report. `started`: time.monotonic() when the caller began (reading
-    the snapshot counts in the report's seconds); default: now."""
+    the topology counts in the report's seconds); default: now."""
     started = time.monotonic() if started is None else started
-    facts = collect(hosts, snapshot, expected, src, dst, probe=probe, trace=trace, progress=progress)
+    facts = collect(hosts, topology, expected, src, dst, probe=probe, trace=trace, progress=progress)
     return build_report(facts, renderer(hosts), seconds=time.monotonic() - started)

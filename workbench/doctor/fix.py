@@ -3,7 +3,7 @@
 A fix is a list of intents (workbench.intents), applied by the same code as a
 scenario's steps, in a Context over the lab's hosts. Two intents are containet
 commands the doctor cannot do itself (re-apply the scenario, bring the lab up):
-the caller lends them, and a way to read a fresh inventory, as `FixHooks`.
+the caller lends them, and a way to discover the topology afresh, as `FixHooks`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..host import Host
-from ..inventory.model import Snapshot
 from ..steps import Context
+from ..topology.model import Topology
 from .model import FixAction
 
 
@@ -21,7 +21,7 @@ from .model import FixAction
 class FixHooks:
     """What applying a fix asks of the caller (the engine): intents.Containet."""
 
-    snapshot: Callable[[], Snapshot]  # a fresh inventory (after a fix, to measure again)
+    topology: Callable[[], Topology]  # discovered afresh (after a fix, to measure again)
     scenario_apply: Callable[[str], object]  # `containet scenario apply NAME`
     lab_up: Callable[[], object]  # `containet lab up`
 

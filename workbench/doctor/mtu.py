@@ -10,7 +10,7 @@ from dataclasses import replace
 from ..errors import NotReady
 from ..host import Host
 from ..intents import Intent, SetMtu
-from ..inventory.model import Snapshot
+from ..topology.model import Topology
 from .collect import Progress, collect, container_place, ping_probe, quiet, renderer
 from .facts import Expected
 from .fix import FixHooks, apply_fix
@@ -56,7 +56,7 @@ def mtu_verdict(
 
 def measure_mtu(
     hosts: Sequence[Host],
-    snapshot: Snapshot,
+    topology: Topology,
     expected: Expected,
     src: str,
     dst: str,
@@ -69,7 +69,7 @@ def measure_mtu(
     and their host sides to what the tunnel carries, and measure again."""
     if fix and hooks is None:
         raise ValueError("measure_mtu(fix=True) needs the hooks that apply the fix")
-    facts = collect(hosts, snapshot, expected, src, dst, probe=False, trace=False)
+    facts = collect(hosts, topology, expected, src, dst, probe=False, trace=False)
     s, d = facts.src, facts.dst
     if s.eth0 is None or d.eth0 is None or not facts.dst_ip:
         raise NotReady(f"{s.name} and {d.name} need eth0 with an address: run `containet doctor {src} {dst}`")
@@ -89,7 +89,7 @@ def measure_mtu(
     hops.append(MtuHop(f"{d.name} eth0", d.eth0.mtu))
     interfaces = tuple(dict.fromkeys(hops))
     local = s.eth0.mtu
-    place = container_place(snapshot, s.name)
+    place = container_place(topology, s.docker or s.name)
     probes: list[tuple[int, bool]] = []
 
     def probe(packet: int) -> bool:
@@ -131,5 +131,5 @@ def measure_mtu(
     assert hooks is not None
     rend = renderer(hosts)
     apply_fix(hosts, FixAction(f"MTU {fits} along the path", tuple(intents)), hooks)
-    after = measure_mtu(hosts, hooks.snapshot(), expected, src, dst, progress=progress)
+    after = measure_mtu(hosts, hooks.topology(), expected, src, dst, progress=progress)
     return replace(after, fixed=tuple(rend(i.host, c) for i in intents for c in i.commands()))
