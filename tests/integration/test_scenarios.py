@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from workbench import links
 from workbench.engine import Engine
 from workbench.errors import BadInput, StepFailed
 from workbench.host import Place
+from workbench.intents import Cmd, Intent
 from workbench.marks import docker_name
 from workbench.steps import Plan, Step
 
@@ -176,12 +178,28 @@ def test_a_failing_step_rolls_back_to_the_state_it_found(engine: Engine) -> None
     engine.next_step("exp2")  # one step already there: must survive the rollback
     before = normalized(engine.snapshot())
 
-    def boom(_ctx: Any) -> None:
-        raise RuntimeError("injected fault")
+    @dataclass(frozen=True)
+    class Boom(Intent):
+        """An intent whose apply breaks (after the first six steps of exp2 held)."""
 
-    bad = Step(
-        "host2/boom", "host2", "injected failure", "A test.", (), boom, lambda _c: False, lambda _c: None
-    )
+        host: str
+
+        def key(self) -> str:
+            return "boom"
+
+        def title(self) -> str:
+            return "injected failure"
+
+        def commands(self) -> tuple[Cmd, ...]:
+            return ()
+
+        def apply(self, ctx: Any) -> None:
+            raise RuntimeError("injected fault")
+
+        def verify(self, ctx: Any) -> bool:
+            return False
+
+    bad = Step(Boom("host2"), "A test.")
     real = engine.plan("exp2")
     plan = Plan(real.name, real.title, real.summary, real.steps[:6] + (bad,) + real.steps[6:])
     with engine.context() as ctx, pytest.raises(StepFailed, match="injected fault"):
