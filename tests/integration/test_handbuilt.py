@@ -337,3 +337,9 @@ def test_real_mode_sees_and_pings_hand_built_containers(real_ovs: str) -> None:
         assert_in_status_json(snapshot, c)
     ping = cli(*real, "ping", "hb-r1", "hb-r2", "-c", "2", "-i", "0.2")
     assert ping.returncode == 0 and "2 received" in ping.stdout, said(ping)
+    # the doctor walks them too (same host: veth, OVS port, the bridge between them)
+    doctor = cli(*real, "doctor", "hb-r1", "hb-r2", "--json")
+    assert doctor.returncode == 0, said(doctor)
+    report = json.loads(doctor.stdout)
+    assert report["ok"] and report["src_host"] == report["dst_host"] == "host1", report["summary"]
+    assert any(h["name"].startswith("veth cn-hbr1") for h in report["hops"]), report["hops"]
