@@ -186,7 +186,7 @@ def clean(
             progress(f"would remove {item.what}")
         return [i.what for i in items]
     done = []
-    with lab.locked(release=True):
+    with lab.locked(release=True, on_wait=progress):
         for item in find(system_ovs):
             item.remove()
             done.append(item.what)

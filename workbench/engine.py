@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -75,6 +76,8 @@ class Engine(Probing):
         # which scenario is applied, and its extra containers: per mode
         self.active_path = ACTIVE if mode == "lab" else RUN_DIR / f"active-real-{real_host}.json"
         self._scenarios = scenarios
+        #: told who holds the lab's lock when a command has to wait for it
+        self.on_wait: Callable[[str], None] | None = None
 
     # --- hosts and lab ------------------------------------------------------
     @property
@@ -101,7 +104,7 @@ class Engine(Probing):
         ]
 
     def lab_up(self, progress: Callable[[str], None] = print, topology: str = "mesh") -> str:
-        return lab.up(self.count or 2, progress, topology)
+        return lab.up(self.count or 2, progress, topology, on_wait=self.on_wait or progress)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
         removed = lab.down(progress)
@@ -219,13 +222,22 @@ class Engine(Probing):
         """Every scenario runs containers: refuse before the first step, not after it."""
         dk.client(timeout=10).close()
 
+    def locked(self) -> AbstractContextManager[None]:
+        """The lab's lock: one command that changes the lab at a time (CLI and TUI alike);
+        a second one says who holds it through `on_wait`, then waits."""
+        return lab.locked(on_wait=self.on_wait)
+
     def apply(self, name: str, on_event: Listener | None = None) -> int:
         self.require_lab()
-        self._switching(name)
         self._require_docker()
-        setup = self.setup(name)
-        plan = self.plan(name, setup)
-        with lab.locked(), self.context() as ctx:
+        with self.locked():  # checked under the lock: two applies at once cannot mix
+            self._switching(name)
+            setup = self.setup(name)
+            plan = self.plan(name, setup)
+            return self._apply_locked(name, setup, plan, on_event)
+
+    def _apply_locked(self, name: str, setup: Setup, plan: Plan, on_event: Listener | None) -> int:
+        with self.context() as ctx:
             self._remember(name, setup)
             try:
                 return plan.apply(ctx, on_event or _noop)
@@ -236,18 +248,18 @@ class Engine(Probing):
 
     def next_step(self, name: str, on_event: Listener | None = None) -> int | None:
         self.require_lab()
-        self._switching(name)
         self._require_docker()
-        setup = self.setup(name)
-        plan = self.plan(name, setup)
-        with lab.locked(), self.context() as ctx:
+        with self.locked(), self.context() as ctx:
+            self._switching(name)
+            setup = self.setup(name)
+            plan = self.plan(name, setup)
             self._remember(name, setup)
             return plan.next(ctx, on_event or _noop)
 
     def back_step(self, name: str, on_event: Listener | None = None) -> int | None:
         self.require_lab()
         plan = self.plan(name)
-        with lab.locked(), self.context() as ctx:
+        with self.locked(), self.context() as ctx:
             index = plan.back(ctx, on_event or _noop)
             if not any(plan.status(ctx)):
                 Active.clear(self.active_path)
@@ -256,7 +268,7 @@ class Engine(Probing):
     def undo(self, name: str, on_event: Listener | None = None) -> int:
         self.require_lab()
         plan = self.plan(name)
-        with lab.locked(), self.context() as ctx:
+        with self.locked(), self.context() as ctx:
             count = plan.undo(ctx, on_event or _noop)
         active = Active.load(self.active_path)
         if active and active.scenario == name:
@@ -310,7 +322,7 @@ class Engine(Probing):
             cli.close()
         new = replace(setup, extra=setup.extra + (spec,))
         plan = self.plan(active.scenario, new)
-        with lab.locked(), self.context() as ctx:
+        with self.locked(), self.context() as ctx:
             plan.apply(ctx, on_event or _noop)
             self._remember(active.scenario, new)
         return f"{name} {spec.cidr} on {host}" + (f" VLAN {spec.vlan}" if spec.vlan else "")
@@ -330,7 +342,7 @@ class Engine(Probing):
         assert active is not None and setup is not None
         plan = self.plan(active.scenario, setup)
         steps = [s for s in plan.steps if s.subject == name]
-        with lab.locked(), self.context() as ctx:
+        with self.locked(), self.context() as ctx:
             for step in reversed(steps):
                 step.undo(ctx)
                 if on_event:
@@ -370,7 +382,7 @@ class Engine(Probing):
         burst = qos.check(rate_mbit, burst_kb)  # bad input: nothing is touched
         target, ovs = self._qos_target(who)
         try:
-            with lab.locked():
+            with self.locked():
                 qos.apply(target, ovs, rate_mbit, burst)
                 return qos.read(target, ovs)
         finally:
@@ -382,7 +394,7 @@ class Engine(Probing):
 
         target, ovs = self._qos_target(who)
         try:
-            with lab.locked():
+            with self.locked():
                 qos.clear(target, ovs)
                 return qos.read(target, ovs)
         finally:

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -216,19 +217,67 @@ def health(count: int | None = None) -> LabHealth:
 
 
 # --- up / down --------------------------------------------------------------
+_held = threading.local()  # how deep this thread holds the lock (see locked)
+
+
+def _holder_line() -> str:
+    """Who holds the lock, as written into the lock file: pid and command line
+    (`containet scenario apply exp1`, `containet-tui`, a bench script)."""
+    try:
+        with open("/proc/self/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        argv = []
+    if argv and os.path.basename(argv[0]).startswith("python") and len(argv) > 1:
+        argv = argv[1:]  # the script python runs, not python itself
+    if argv:
+        argv[0] = os.path.basename(argv[0])
+    return f"{os.getpid()} {' '.join(argv)}".replace("\n", " ")[:200].strip()
+
+
+def lock_holder(lock: Path | None = None) -> str | None:
+    """'pid command' of the process holding this instance's lock (None: unknown)."""
+    try:
+        text = (lock or RUN_DIR / ".lock").read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
 @contextmanager
-def locked(*, release: bool = False) -> Iterator[None]:
-    """One mutating containet command at a time (an flock on RUN_DIR/.lock).
+def locked(*, release: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One command that changes the lab at a time (an flock on RUN_DIR/.lock), from
+    the CLI and the TUI alike. The holder writes its pid and command line into the
+    lock file; a second writer that finds the lock taken says who holds it through
+    `on_wait`, then waits for it.
 
     With release=True (clean, lab down) the instance's run directory goes too
     when nothing but the lock is left in it. A command that was waiting on the
     removed lock file notices (the path no longer names the file it locked)
-    and locks the new one instead, so two commands never both hold the lock."""
+    and locks the new one instead, so two commands never both hold the lock.
+
+    Re-entrant within a thread: a doctor's fix that re-applies the scenario takes
+    it again inside its own hold."""
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+        return
     lock = RUN_DIR / ".lock"
+    told = False
     while True:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        fh = open(lock, "a")  # noqa: SIM115 - held until the end of the with block below
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh = open(lock, "a+")  # noqa: SIM115 - held until the end of the with block below
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None and not told:
+                holder = lock_holder(lock) or "another containet command"
+                on_wait(f"waiting for the lab lock, held by {holder}")
+                told = True
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             same = os.stat(lock).st_ino == os.fstat(fh.fileno()).st_ino
         except FileNotFoundError:
@@ -237,8 +286,16 @@ def locked(*, release: bool = False) -> Iterator[None]:
             break
         fh.close()
     try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(_holder_line() + "\n")
+        fh.flush()
+        _held.depth = 1
         yield
     finally:
+        _held.depth = 0
+        with suppress(OSError):
+            fh.truncate(0)
         if release:
             _remove_if_spent(lock)
         fh.close()
@@ -316,13 +373,18 @@ def _wait_for_link(name: str, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
-def up(count: int = 2, progress: Progress = _quiet, topology: str = "mesh") -> str:
+def up(
+    count: int = 2,
+    progress: Progress = _quiet,
+    topology: str = "mesh",
+    on_wait: Callable[[str], None] | None = None,
+) -> str:
     """Build the lab; a healthy lab is left as it is, a half-built one rebuilt."""
     host_names(count)  # validates the count before anything changes
     if topology not in TOPOLOGIES:
         raise WorkbenchError(f"unknown topology {topology!r} ({' or '.join(TOPOLOGIES)})")
     preflight()
-    with locked():
+    with locked(on_wait=on_wait):
         state = health(count)
         if state.up and saved_topology() == topology:
             return f"{state.describe()} (nothing changed)"
@@ -377,7 +439,7 @@ def down(progress: Progress = _quiet, remove_containers: bool = True) -> list[st
     """Remove the lab: containers of lab hosts, OVS instances, namespaces."""
     if os.geteuid() != 0:
         raise NotReady("containet needs root (network namespaces, OVS): run it with sudo")
-    with locked(release=True):
+    with locked(release=True, on_wait=progress):
         removed = []
         if remove_containers:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +57,8 @@ class _Core(Protocol):
     def lab_up(self, progress: Callable[[str], None] = print, topology: str = "mesh") -> str: ...
 
     def _running(self, who: str, snap: Snapshot) -> Any: ...
+
+    def locked(self) -> AbstractContextManager[None]: ...
 
     def _doctor_hooks(self) -> FixHooks: ...
 
@@ -200,7 +203,8 @@ class Probing:
     def doctor_fix(self: _Core, fix: FixAction) -> str:
         """Apply a check's FixAction (report.first_failure.fix); returns a one-line summary."""
         self.require_lab()
-        return apply_fix(self.hosts(), fix, self._doctor_hooks())
+        with self.locked():
+            return apply_fix(self.hosts(), fix, self._doctor_hooks())
 
     def path_mtu(
         self: _Core, src: str, dst: str, fix: bool = False, progress: Callable[[str], None] | None = None
@@ -209,16 +213,17 @@ class Probing:
         sets both containers and their host sides to what the tunnel carries. (Not named
         `mtu`: that is the --mtu option's attribute.)"""
         self.require_lab()
-        return measure_mtu(
-            self.hosts(),
-            self.topology(),
-            self._expected(),
-            src,
-            dst,
-            fix=fix,
-            hooks=self._doctor_hooks(),
-            progress=progress or _quiet,
-        )
+        with self.locked() if fix else nullcontext():  # a fix changes the lab
+            return measure_mtu(
+                self.hosts(),
+                self.topology(),
+                self._expected(),
+                src,
+                dst,
+                fix=fix,
+                hooks=self._doctor_hooks(),
+                progress=progress or _quiet,
+            )
 
     def _doctor_hooks(self: _Core) -> FixHooks:
         return FixHooks(

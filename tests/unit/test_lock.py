@@ -3,6 +3,7 @@ goes away with clean / lab down even while another command waits on the lock."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -59,3 +60,48 @@ def test_release_keeps_a_run_dir_that_still_holds_something(
     with lab.locked(release=True):
         (run_dir / "lab.json").write_text("{}")
     assert (run_dir / "lab.json").exists() and (run_dir / ".lock").exists()
+
+
+def test_a_second_writer_is_told_who_holds_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab, "RUN_DIR", tmp_path / "inst")
+    held = threading.Event()
+    done = threading.Event()
+    told: list[str] = []
+
+    def holder() -> None:
+        with lab.locked():
+            held.set()
+            done.wait(5)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(5)
+    assert lab.lock_holder() is not None and lab.lock_holder().startswith(f"{os.getpid()} ")  # type: ignore[union-attr]
+    def wait_then_take() -> None:
+        with lab.locked(on_wait=told.append):
+            pass
+
+    waiter = threading.Thread(target=wait_then_take)
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive()  # it waits ...
+    assert told and told[0].startswith(f"waiting for the lab lock, held by {os.getpid()} ")  # and for whom
+    done.set()
+    first.join(5)
+    waiter.join(5)
+    assert not waiter.is_alive()
+
+
+def test_the_lock_is_reentrant_in_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A doctor's fix holds the lock and re-applies the scenario, which takes it again."""
+    monkeypatch.setattr(lab, "RUN_DIR", tmp_path / "inst")
+    with lab.locked(), lab.locked():
+        assert lab.lock_holder() is not None
+    def take() -> None:
+        with lab.locked():
+            pass
+
+    other = threading.Thread(target=take)
+    other.start()
+    other.join(5)
+    assert not other.is_alive()  # released: another thread gets it at once
