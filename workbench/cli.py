@@ -224,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         real_host=args.host,
         ovs_db=args.ovs_db,
     )
+    engine.on_wait = lambda msg: print(f"containet: {msg}", file=sys.stderr, flush=True)
     if args.cmd == "lab":
         if args.real:
             raise WorkbenchError("`lab` commands are for lab mode; drop --real")
