@@ -37,6 +37,24 @@ def tunnel_steps(setup: Setup, host: str) -> list[Step]:
     return steps
 
 
+def converged(setup: Setup) -> list[Step]:
+    """With loops (a mesh of three or more hosts): wait, at the very end, until spanning
+    tree has converged, so that "applied" means every pair can talk."""
+    if not setup.loops():
+        return []
+    bridges = tuple((h.name, setup.rc(h.name).ovs_bridge) for h in setup.hosts)
+    return [
+        a.rstp_converged(
+            bridges,
+            why="Turning RSTP on is instant, settling the tree is not: for a few seconds ports are "
+            "still Learning or Discarding and frames between some hosts are dropped. This step "
+            "waits (30 s at most) until every port of every bridge is stable (Forwarding, or "
+            "blocked as Alternate/Backup) and all bridges agree on one root; a container's new "
+            "port on the bridge goes through the same.",
+        )
+    ]
+
+
 def run_containers(setup: Setup) -> list[Step]:
     return [
         a.container_run(

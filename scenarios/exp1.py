@@ -6,7 +6,7 @@ from workbench import actions as a
 from workbench.setup import Setup
 from workbench.steps import Plan
 
-from .common import run_containers, tunnel_steps
+from .common import converged, run_containers, tunnel_steps
 
 NAME = "exp1"
 TITLE = "Exp1 docker bridge + OVS"
@@ -71,4 +71,5 @@ def plan(setup: Setup) -> Plan:
                 f"but TCP stalls).{odd}",
             )
         )
+    steps += converged(setup)
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})

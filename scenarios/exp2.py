@@ -6,7 +6,7 @@ from workbench import actions as a
 from workbench.setup import Setup
 from workbench.steps import Plan, Step
 
-from .common import run_containers, tunnel_steps
+from .common import converged, run_containers, tunnel_steps
 
 NAME = "exp2"
 TITLE = "Exp2 OVS only"
@@ -65,5 +65,5 @@ def plumb_on_ovs(setup: Setup, vlan_note: str = "", tagged: bool = False) -> lis
 
 
 def plan(setup: Setup) -> Plan:
-    steps = infrastructure(setup) + run_containers(setup) + plumb_on_ovs(setup)
+    steps = infrastructure(setup) + run_containers(setup) + plumb_on_ovs(setup) + converged(setup)
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})

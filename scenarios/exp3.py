@@ -7,7 +7,7 @@ from dataclasses import replace
 from workbench.setup import Setup
 from workbench.steps import Plan
 
-from .common import run_containers
+from .common import converged, run_containers
 from .exp2 import infrastructure, plumb_on_ovs
 
 NAME = "exp3"
@@ -29,5 +29,6 @@ def plan(setup: Setup) -> Plan:
             vlan_note=" as an access port with its VLAN tag (OVS keeps tags apart, also across the tunnel)",
             tagged=True,
         )
+        + converged(setup)
     )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"same_vlan_only": True})

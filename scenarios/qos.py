@@ -7,6 +7,7 @@ from workbench.setup import Setup
 from workbench.steps import Plan
 
 from . import exp2
+from .common import converged, run_containers
 
 NAME = "qos"
 TITLE = "QoS per container"
@@ -16,7 +17,6 @@ CAPS = {"a": 50.0, "b": 200.0}  # hostK-a and hostK-b of the first host
 
 
 def plan(setup: Setup) -> Plan:
-    base = exp2.plan(setup)
     first = setup.hosts[0].name
     caps = [
         a.qos_cap(
@@ -30,4 +30,5 @@ def plan(setup: Setup) -> Plan:
         for spec in setup.containers
         if spec.host == first and spec.name.rsplit("-", 1)[1] in CAPS
     ]
-    return Plan(NAME, TITLE, SUMMARY, base.steps + tuple(caps), expect=base.expect)
+    steps = exp2.infrastructure(setup) + run_containers(setup) + exp2.plumb_on_ovs(setup)
+    return Plan(NAME, TITLE, SUMMARY, tuple(steps + caps + converged(setup)), expect={"all_talk": True})

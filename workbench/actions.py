@@ -22,6 +22,7 @@ from .intents import (
     Plumb,
     QosCap,
     Rstp,
+    RstpConverged,
     Rule,
     TunnelPort,
     render,
@@ -36,6 +37,7 @@ __all__ = [
     "Attach",
     "ContainerSpec",
     "bridge_rstp",
+    "rstp_converged",
     "check_spec",
     "container_plumb",
     "container_run",
@@ -76,6 +78,11 @@ def tunnel_port(host: str, bridge: str, port: str, tun_type: str, remote_ip: str
 
 def bridge_rstp(host: str, bridge: str, *, why: str) -> Step:
     return Step(Rstp(host, bridge), why)
+
+
+def rstp_converged(bridges: tuple[tuple[str, str], ...], *, why: str) -> Step:
+    """A barrier over every (host, bridge): waits until spanning tree has converged."""
+    return Step(RstpConverged("", bridges), why)
 
 
 def enslave(host: str, link: str, master: str, *, why: str) -> Step:

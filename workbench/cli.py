@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,13 +16,28 @@ from .errors import BadInput, WorkbenchError
 from .inventory.model import Container, Snapshot
 from .steps import StepEvent
 
+_shown_progress: dict[int, str] = {}  # step index -> the last progress line printed
+
 
 def _print_event(ev: StepEvent) -> None:
+    """One line per finished step; a step that waits (spanning tree) also prints its
+    progress: rewritten in place on a terminal, a new line when it changes otherwise."""
     marks = {"applied": "ok", "skipped": "--", "failed": "!!", "undone": "<-", "rolled-back": "<-"}
+    where = ev.step.where
+    tty = sys.stdout.isatty()
+    if ev.state == "running" and ev.message:
+        line = f"  [..] {ev.index + 1:2}. {where}: {ev.message} ({ev.seconds:.1f} s)"
+        if tty:  # one screen line, rewritten: cut to the terminal's width
+            width = shutil.get_terminal_size().columns - 1
+            print(f"\r\033[K{line[:width]}", end="", flush=True)
+        elif _shown_progress.get(ev.index) != ev.message:
+            print(line, flush=True)
+        _shown_progress[ev.index] = ev.message
     if ev.state in marks:
+        if tty and _shown_progress.pop(ev.index, None) is not None:
+            print("\r\033[K", end="")
         extra = f" ({ev.message})" if ev.message else ""
         secs = f" {ev.seconds * 1000:.0f} ms" if ev.seconds else ""
-        where = ev.step.host or "docker"
         print(f"  [{marks[ev.state]}] {ev.index + 1:2}. {where}: {ev.step.title}{secs}{extra}")
 
 

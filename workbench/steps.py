@@ -48,8 +48,16 @@ class Step:
 
     @property
     def host(self) -> str:
-        """Where it runs ("" for docker-wide steps)."""
+        """Where it runs ("" for docker-wide steps and barriers over hosts)."""
         return self.intent.host
+
+    @property
+    def where(self) -> str:
+        """Where it runs, for people: its host, "all hosts" for a barrier whose commands
+        run on several hosts, "docker" for a docker-wide step."""
+        if self.host:
+            return self.host
+        return "all hosts" if any(c.host for c in self.commands) else "docker"
 
     @property
     def commands(self) -> tuple[Cmd, ...]:
@@ -80,9 +88,22 @@ class Step:
         return self.intent.subject
 
     @property
-    def uses_ovs(self) -> bool:
-        """Its commands talk to the host's OVS database (so its client is needed)."""
-        return any(c.where is Where.OVS for c in self.commands)
+    def readiness(self) -> bool:
+        """Changes nothing: waits until what the steps before it made is ready."""
+        return self.intent.readiness
+
+    @property
+    def ovs_hosts(self) -> set[str]:
+        """The hosts whose OVS its commands talk to (so their clients are needed)."""
+        return {c.host or self.host for c in self.commands if c.where is Where.OVS} - {""}
+
+    def rendered(self, render: Callable[[Host, Cmd], str], hosts: dict[str, Host]) -> list[str]:
+        """Its commands as they run on their hosts (unrendered where the host is unknown)."""
+        out = []
+        for c in self.commands:
+            host = hosts.get(c.host or self.host)
+            out.append(render(host, c) if host is not None else c.text)
+        return out
 
 
 class StepState(enum.StrEnum):
@@ -111,14 +132,35 @@ def _ignore(_event: StepEvent) -> None:
     pass
 
 
-def _wait_verify(step: Step, ctx: Context) -> bool:
-    deadline = time.monotonic() + step.settle
+#: seconds between two progress lines of a step that waits (see Intent.progress)
+PROGRESS_EVERY = 0.5
+
+
+def _wait_verify(step: Step, ctx: Context, on_progress: Callable[[str], None] | None = None) -> bool:
+    """Poll verify until it holds or `settle` seconds pass; meanwhile, every
+    PROGRESS_EVERY seconds, hand the intent's progress line (if it has one) on."""
+    start = time.monotonic()
+    deadline = start + step.settle
+    next_line = start + PROGRESS_EVERY
     while True:
         if _safe_verify(step, ctx):
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return False
+        if on_progress is not None and now >= next_line:
+            next_line = now + PROGRESS_EVERY
+            line = _safe_progress(step, ctx)
+            if line:
+                on_progress(line)
         time.sleep(0.05)
+
+
+def _safe_progress(step: Step, ctx: Context) -> str | None:
+    try:
+        return step.intent.progress(ctx)
+    except Exception as exc:  # noqa: BLE001 - a line that cannot be read says so
+        return f"cannot read progress: {exc}"
 
 
 def _safe_verify(step: Step, ctx: Context) -> bool:
@@ -253,13 +295,20 @@ class Plan:
     def _apply_one(self, i: int, step: Step, ctx: Context, emit: Listener) -> None:
         emit(StepEvent(i, step, StepState.RUNNING))
         t0 = time.monotonic()
-        where = step.host or "docker"
+        where = step.where
         try:
             step.apply(ctx)
         except Exception as exc:
             raise StepFailed(f"step {i + 1} '{step.title}' on {where}: {exc}") from exc
-        if not _wait_verify(step, ctx):
-            raise StepFailed(f"step {i + 1} '{step.title}' on {where}: applied but does not verify")
+
+        def progress(line: str) -> None:
+            emit(StepEvent(i, step, StepState.RUNNING, line, seconds=time.monotonic() - t0))
+
+        if not _wait_verify(step, ctx, progress):
+            why = "applied but does not verify"
+            if step.readiness:
+                why = f"not ready after {step.settle:g} s: {_safe_progress(step, ctx) or 'no detail'}"
+            raise StepFailed(f"step {i + 1} '{step.title}' on {where}: {why}")
         emit(StepEvent(i, step, StepState.APPLIED, seconds=time.monotonic() - t0))
 
     def apply(self, ctx: Context, on_event: Listener = _ignore, upto: int | None = None) -> int:
@@ -283,7 +332,7 @@ class Plan:
         run = _Run(self, ctx, on_event)
         early = [i for i in range(count) if self.steps[i].early]
         run.read_status(early)
-        ovs_hosts = sorted({s.host for s in self.steps[:count] if s.uses_ovs and not s.early})
+        ovs_hosts = sorted({h for s in self.steps[:count] if not s.early for h in s.ovs_hosts})
         early_pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(early))) + len(ovs_hosts))
         pool = ThreadPoolExecutor(max_workers=8)
         try:
@@ -324,6 +373,8 @@ class Plan:
         undone = 0
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
+            if step.readiness:
+                continue  # nothing of its own to undo
             held = _safe_verify(step, ctx)
             if held:
                 on_event(StepEvent(i, step, StepState.UNDOING))
@@ -340,7 +391,7 @@ class Plan:
         """Undo the last step that holds; returns its index."""
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
-            if _safe_verify(step, ctx):
+            if not step.readiness and _safe_verify(step, ctx):
                 on_event(StepEvent(i, step, StepState.UNDOING))
                 step.undo(ctx)
                 on_event(StepEvent(i, step, StepState.UNDONE))
@@ -360,9 +411,7 @@ class Plan:
                         "host": s.host,
                         "title": s.title,
                         "why": s.why,
-                        "commands": [
-                            render(hosts[s.host], c) if s.host in hosts else c.text for c in s.commands
-                        ],
+                        "commands": s.rendered(render, hosts),
                     }
                     for s in self.steps
                 ],
@@ -379,9 +428,11 @@ class Plan:
             "",
         ]
         for i, s in enumerate(self.steps, start=1):
-            out.append(f"# {i}. [{s.host or 'docker'}] {s.title}")
+            out.append(f"# {i}. [{s.where}] {s.title}")
             out.append(f"#    {s.why}")
-            for c in s.commands:
-                out.append(render(hosts[s.host], c) if s.host in hosts else c.text)
+            for c, text in zip(s.commands, s.rendered(render, hosts), strict=True):
+                if c.host and c.host != s.host:
+                    out.append(f"#    on {c.host}:")
+                out.append(text)
             out.append("")
         return "\n".join(out)

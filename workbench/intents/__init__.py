@@ -6,7 +6,7 @@ from .containers import Address, Attach, ContainerRun, ContainerSpec, Plumb, Rou
 from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
 from .netlink import Enslave, LinkUp, LinuxBridge, SetMtu
 from .shaping import QosCap
-from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, TunnelPort, TunnelRemote
+from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, RstpConverged, TunnelPort, TunnelRemote
 
 __all__ = [
     "AcceptBridged",
@@ -31,6 +31,7 @@ __all__ = [
     "QosCap",
     "Route",
     "Rstp",
+    "RstpConverged",
     "Rule",
     "ScenarioApplied",
     "SetMtu",

@@ -55,11 +55,13 @@ class ContainerRef:
 
 @dataclass(frozen=True)
 class Cmd:
-    """One shell command; `container` says which one when where is CONTAINER."""
+    """One shell command; `container` says which one when where is CONTAINER, `host`
+    which host it runs on when its step has none (a barrier over several hosts)."""
 
     where: Where
     text: str
     container: ContainerRef | None = None
+    host: str = ""
 
 
 class Intent:
@@ -67,7 +69,10 @@ class Intent:
 
     `early`: needs nothing else of its plan (a `docker run`); `settle`: seconds
     verify may take to become true after apply; `subject`: what on the host it is
-    about (a container), "" for the host itself (see Plan.apply)."""
+    about (a container), "" for the host itself (see Plan.apply); `readiness`: it
+    changes nothing, only waits until what the steps before it made is ready (so
+    `back` and `undo` pass over it); `progress`: while verify waits, one line on how
+    far it is (None: nothing to say)."""
 
     host: str
 
@@ -82,6 +87,13 @@ class Intent:
     @property
     def subject(self) -> str:
         return ""
+
+    @property
+    def readiness(self) -> bool:
+        return False
+
+    def progress(self, ctx: Context) -> str | None:
+        return None
 
     def key(self) -> str:
         """Unique within a plan: the step id is "<host>/<key>"."""
@@ -124,6 +136,9 @@ def render(host: Host, cmd: Cmd) -> str:
         return text
     if cmd.where == Where.OVS and text.startswith("ovs-vsctl "):
         return f"ovs-vsctl --db={host.ovs_db} {text[len('ovs-vsctl ') :]}"
+    if cmd.where == Where.OVS and text.startswith("ovs-appctl ") and host.run_dir is not None:
+        target = host.run_dir / "ovs-vswitchd.ctl"  # the host's own daemon (see ovs.OvsPaths)
+        return f"ovs-appctl --target={target} {text[len('ovs-appctl ') :]}"
     ns = host.netns
     if text.startswith("ip "):
         return f"ip -n {ns} {text[3:]}"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .. import links
 from ..marks import MARK_VALUE, OVS_MARK
 from ..ovs import one
+from ..rstp import TreeState, tree_state
 from .base import Cmd, Intent, Where
 
 if TYPE_CHECKING:
@@ -133,6 +134,55 @@ class Rstp(Intent):
     def undo(self, ctx: Context) -> None:
         if ctx.ovs(self.host).has_bridge(self.bridge):
             _set(ctx, self.host, "Bridge", self.bridge, ("rstp_enable", False))
+
+
+@dataclass(frozen=True)
+class RstpConverged(Intent):
+    """Readiness: rapid spanning tree has converged over these hosts' bridges.
+
+    Turning RSTP on takes effect at once, but the tree takes seconds to settle: until
+    then Designated ports are still Discarding and frames between some hosts are
+    dropped. Every port (tunnels, and containers' ports on the bridge) must be stable
+    and every bridge must agree on one root (see workbench.rstp). With no host of its
+    own it is a barrier: it waits for every step before it, and changes nothing."""
+
+    host: str  # "": a barrier over the hosts it names
+    bridges: tuple[tuple[str, str], ...]  # (host, bridge)
+    bound: float = 30.0  # seconds it may take
+
+    def key(self) -> str:
+        return "rstp-converged:" + ",".join(sorted({b for _h, b in self.bridges}))
+
+    def title(self) -> str:
+        names = sorted({b for _h, b in self.bridges})
+        return f"wait for spanning tree to converge on {', '.join(names)} ({len(self.bridges)} hosts)"
+
+    @property
+    def settle(self) -> float:
+        return self.bound
+
+    @property
+    def readiness(self) -> bool:
+        return True
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return tuple(Cmd(Where.OVS, f"ovs-appctl rstp/show {bridge}", host=h) for h, bridge in self.bridges)
+
+    def read(self, ctx: Context) -> TreeState:
+        readings = []
+        for h, bridge in self.bridges:
+            ovs = ctx.ovs(h)
+            readings.append((h, bridge, ovs.rows("Bridge"), ovs.rows("Port")))
+        return tree_state(readings)
+
+    def apply(self, ctx: Context) -> None:
+        """Nothing to change: the step waits (up to `bound`) for verify."""
+
+    def verify(self, ctx: Context) -> bool:
+        return self.read(ctx).converged
+
+    def progress(self, ctx: Context) -> str | None:
+        return self.read(ctx).describe()
 
 
 @dataclass(frozen=True)
