@@ -13,7 +13,7 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +22,13 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
+from workbench.api import EngineAPI, LiveWatcher
 from workbench.inventory.model import Snapshot
-from workbench.inventory.watch import Dirty, dirty
+from workbench.inventory.watch import Change, Dirty, SourceState, dirty
 
 from .dialogs import HelpScreen, ScriptScreen
 from .inventory import InventoryView
@@ -34,7 +36,7 @@ from .messages import Changed, LabChanged, SnapshotReady, SourceChanged
 
 if TYPE_CHECKING:  # built on first open (start-up time): imported there
     from .measure import MeasureView
-    from .scenario import ScenariosView
+    from .scenario import ScenarioPanel, ScenariosView
 
 #: a burst of changes within this window is re-collected once
 COALESCE = 0.1
@@ -70,7 +72,9 @@ class ContainetApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, engine: Any, *, watch: bool = True, export_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, engine: EngineAPI, *, watch: bool = True, export_dir: str | Path | None = None
+    ) -> None:
         super().__init__()
         self.engine = engine
         self.use_watch = watch
@@ -78,9 +82,9 @@ class ContainetApp(App[None]):
         self.snap: Snapshot | None = None
         self.sources: dict[str, bool | None] = {}
         self.lab_busy = ""
-        self.watcher: Any = None
-        self._pending: list[Any] = []
-        self._timer: Any = None
+        self.watcher: LiveWatcher | None = None
+        self._pending: list[Change | SourceState] = []
+        self._timer: Timer | None = None
         self._collecting = False
         self._mounted = False
         self._tabs: TabbedContent | None = None
@@ -154,7 +158,7 @@ class ContainetApp(App[None]):
     def lab_is_up(self) -> bool:
         if self.snap is None:
             return True  # do not offer "Lab up" before we know
-        return getattr(self.engine, "mode", "lab") != "lab" or self.snap.lab.startswith("lab is up")
+        return self.engine.mode != "lab" or self.snap.lab.startswith("lab is up")
 
     @property
     def tab(self) -> str:
@@ -193,11 +197,11 @@ class ContainetApp(App[None]):
             self._inventory.show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
 
     # --- live inventory ---------------------------------------------------------
-    def _from_watcher(self, change: Any) -> None:
+    def _from_watcher(self, change: Change) -> None:
         """Called on a watcher thread."""
         self.post_message(Changed(change))
 
-    def _from_watcher_state(self, state: Any) -> None:
+    def _from_watcher_state(self, state: SourceState) -> None:
         self.post_message(SourceChanged(state))
 
     def on_changed(self, message: Changed) -> None:
@@ -218,7 +222,7 @@ class ContainetApp(App[None]):
         self._topbar()
         self._show_inventory()
 
-    def _queue(self, item: Any) -> None:
+    def _queue(self, item: Change | SourceState) -> None:
         self._pending.append(item)
         if self._timer is None:
             self._timer = self.set_timer(COALESCE, self._flush_changes)
@@ -268,9 +272,11 @@ class ContainetApp(App[None]):
             self.call_after_refresh(self._start_watcher)
         if self._pending and self._timer is None:
             self._timer = self.set_timer(COALESCE, self._flush_changes)
-        if message.full:
-            for panel in self.query("ScenarioPanel"):
-                panel.refresh_status()  # type: ignore[attr-defined]
+        if message.full and self.scenarios_view is not None:
+            from .scenario import ScenarioPanel  # loaded already: the view is built
+
+            for panel in self.query(ScenarioPanel):
+                panel.refresh_status()
         self.refresh_bindings()
 
     def on_lab_changed(self, _message: LabChanged) -> None:
@@ -356,10 +362,10 @@ class ContainetApp(App[None]):
             running = bool(view.running)
             return running if action == "stop" else (None if running else True)
         if action == "lab_up":
-            return not self.lab_is_up and getattr(self.engine, "mode", "lab") == "lab"
+            return not self.lab_is_up and self.engine.mode == "lab"
         return True
 
-    def _panel(self) -> Any:
+    def _panel(self) -> ScenarioPanel | None:
         return self.scenarios_view.current if self.scenarios_view is not None else None
 
     async def action_next_step(self) -> None:
@@ -390,7 +396,7 @@ class ContainetApp(App[None]):
             else:
                 self.call_later(self._step_when_loaded, what, panel, 50)
 
-    def _step_when_loaded(self, what: str, panel: Any, tries: int) -> None:
+    def _step_when_loaded(self, what: str, panel: ScenarioPanel, tries: int) -> None:
         if panel.steps:
             panel.run_step_action(what)
         elif tries > 0:
@@ -405,7 +411,8 @@ class ContainetApp(App[None]):
             await self.scenarios_view.cycle(1)
 
     def action_export(self, scenario: str | None = None) -> None:
-        name = scenario or (self._panel().scenario if self._panel() else None)
+        panel = self._panel()
+        name = scenario or (panel.scenario if panel else None)
         if name:
             self._export(name)
 
@@ -510,7 +517,7 @@ class ContainetApp(App[None]):
         ):
             yield SystemCommand(f"Measure: {what}", text, self._later(self._measure, what))
 
-    def _later(self, fn: Any, *args: Any) -> Any:
+    def _later(self, fn: Callable[..., object], *args: object) -> Callable[[], object]:
         """A plain callable for the palette that runs fn(*args) (async or not) on the app's loop."""
         return lambda: self.call_later(fn, *args)
 
@@ -522,9 +529,9 @@ class ContainetApp(App[None]):
             view.stop() if what == "stop" else view.start(what)
 
 
-def make_app(engine: Any, **kwargs: Any) -> ContainetApp:
+def make_app(engine: EngineAPI, *, watch: bool = True, export_dir: str | Path | None = None) -> ContainetApp:
     """The app around an engine: a real Engine, or a fake one in tests."""
-    return ContainetApp(engine, **kwargs)
+    return ContainetApp(engine, watch=watch, export_dir=export_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:

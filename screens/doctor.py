@@ -4,7 +4,7 @@ and checks again. The judging is all in workbench.doctor; this only shows it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
 from rich.text import Text
 from textual import on, work
@@ -14,10 +14,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, Tree
 
-from workbench.doctor import Status
+from workbench.api import EngineAPI
+from workbench.doctor import Check, DoctorReport, FixAction, Status
 
 STATUS_STYLE = {Status.OK: "green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
 STATUS_MARK = {Status.OK: "✔ OK  ", Status.WARN: "! WARN", Status.FAIL: "✗ FAIL"}
+
+#: what a line of the tree stands for: a hop (its name) or one of its checks
+Line: TypeAlias = Check | str
 
 
 def status_text(status: Status) -> Text:
@@ -31,22 +35,22 @@ def hop_label(n: int, hop: str, status: Status) -> Text:
     return text
 
 
-def check_label(check: Any) -> Text:
+def check_label(check: Check) -> Text:
     text = status_text(check.status)
     text.append(f" {check.name}: ", "bold")
     text.append(check.evidence, "" if check.status == Status.OK else STATUS_STYLE.get(check.status, ""))
     return text
 
 
-def chosen_fix(report: Any, check: Any | None) -> Any | None:
+def chosen_fix(report: DoctorReport | None, line: Line | None) -> FixAction | None:
     """The fix the button applies: the highlighted check's, else the first failure's."""
-    if check is not None and getattr(check, "fix", None) is not None:
-        return check
+    if isinstance(line, Check) and line.fix is not None:
+        return line.fix
     first = report.first_failure if report is not None else None
-    return first if first is not None and first.fix is not None else None
+    return first.fix if first is not None else None
 
 
-class DoctorScreen(ModalScreen[Any]):
+class DoctorScreen(ModalScreen[DoctorReport | None]):
     """Runs the doctor on open (or shows a report it is given); dismisses with the last report."""
 
     BINDINGS = [
@@ -55,12 +59,12 @@ class DoctorScreen(ModalScreen[Any]):
         Binding("r", "rerun", "Run again"),
     ]
 
-    def __init__(self, engine: Any, src: str, dst: str, report: Any = None) -> None:
+    def __init__(self, engine: EngineAPI, src: str, dst: str, report: DoctorReport | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.src = src
         self.dst = dst
-        self.report: Any = None
+        self.report: DoctorReport | None = None
         self._given = report
         self.busy = ""
         self.applied: list[str] = []
@@ -69,7 +73,7 @@ class DoctorScreen(ModalScreen[Any]):
         with Vertical(id="doctor-box"):
             yield Label(Text(f"doctor {self.src} → {self.dst}", "bold"), id="doctor-title")
             yield Label("", id="doctor-summary")
-            tree: Tree[Any] = Tree("path", id="doctor-tree")
+            tree: Tree[Line] = Tree("path", id="doctor-tree")
             tree.show_root = False
             yield tree
             with VerticalScroll(id="doctor-detail-box"):
@@ -105,7 +109,7 @@ class DoctorScreen(ModalScreen[Any]):
         self.app.call_from_thread(self._show, report)
 
     @work(thread=True, group="doctor", exclusive=True)
-    def _apply(self, fix: Any) -> None:
+    def _apply(self, fix: FixAction) -> None:
         try:
             summary = self.engine.doctor_fix(fix)
         except Exception as exc:  # noqa: BLE001
@@ -134,7 +138,7 @@ class DoctorScreen(ModalScreen[Any]):
         if self.is_attached:
             self.query_one("#doctor-summary", Label).update(text)
 
-    def _show(self, report: Any) -> None:
+    def _show(self, report: DoctorReport) -> None:
         if not self.is_attached:
             return  # closed while it ran
         self.busy = ""
@@ -142,7 +146,7 @@ class DoctorScreen(ModalScreen[Any]):
         bad = report.first_failure
         style = "bold green" if bad is None else "bold red"
         self._summary(Text(f"{report.summary}  ({report.seconds:.1f} s)", style))
-        tree = self.query_one("#doctor-tree", Tree)
+        tree: Tree[Line] = self.query_one("#doctor-tree", Tree)
         tree.clear()
         first_bad_line = None
         for n, hop in enumerate(report.hops, 1):
@@ -151,9 +155,10 @@ class DoctorScreen(ModalScreen[Any]):
             if status != Status.OK and first_bad_line is None:
                 first_bad_line = node
             for check in report.hop_checks(hop):
-                has_fix = bool(check.fix_command)
-                leaf = node.add(check_label(check), data=check, expand=True, allow_expand=has_fix)
-                if has_fix:
+                leaf = node.add(
+                    check_label(check), data=check, expand=True, allow_expand=bool(check.fix_command)
+                )
+                if check.fix_command:
                     fix = Text.assemble(("fix: ", "bold green"), (check.fix_command, "green"))
                     leaf.add_leaf(fix, data=check)
                 if check is bad:
@@ -165,46 +170,47 @@ class DoctorScreen(ModalScreen[Any]):
             self.call_after_refresh(tree.move_cursor, target)  # lines exist once it is laid out
         self._buttons()
 
-    def _detail(self, check: Any | None) -> None:
+    def _detail(self, line: Line | None) -> None:
         """What the highlighted line says: a check's evidence and fix, or a hop's tally."""
         if not self.is_attached:
             return
         text = Text()
-        if isinstance(check, str) and self.report is not None:
-            checks = self.report.hop_checks(check)
-            text.append_text(status_text(self.report.hop_status(check)))
-            text.append(f" {check}: ", "bold")
-            tally = {s: sum(c.status == s for c in checks) for s in (Status.OK, Status.WARN, Status.FAIL)}
-            text.append(", ".join(f"{n} {s.upper()}" for s, n in tally.items() if n))
-            text.append("\n↑↓ to a check for its evidence and fix\n", "dim")
-            check = None
-        elif check is None:
+        if isinstance(line, str):
+            if self.report is not None:
+                checks = self.report.hop_checks(line)
+                text.append_text(status_text(self.report.hop_status(line)))
+                text.append(f" {line}: ", "bold")
+                tally = {s: sum(c.status == s for c in checks) for s in (Status.OK, Status.WARN, Status.FAIL)}
+                text.append(", ".join(f"{n} {s.upper()}" for s, n in tally.items() if n))
+                text.append("\n↑↓ to a check for its evidence and fix\n", "dim")
+            line = None
+        elif line is None:
             text.append("no report yet\n", "dim")
         else:
-            text.append_text(status_text(check.status))
-            text.append(f" {check.hop} · {check.name}\n", "bold")
-            text.append(f"{check.evidence}\n")
-            if check.fix_command:
+            text.append_text(status_text(line.status))
+            text.append(f" {line.hop} · {line.name}\n", "bold")
+            text.append(f"{line.evidence}\n")
+            if line.fix_command:
                 text.append("fix: ", "bold green")
-                text.append(f"{check.fix_command}\n", "green")
-        pick = chosen_fix(self.report, check)
+                text.append(f"{line.fix_command}\n", "green")
+        pick = chosen_fix(self.report, line)
         if pick is not None:
             text.append("f applies: ", "bold")
-            text.append(pick.fix.title)
+            text.append(pick.title)
         self.query_one("#doctor-detail", Static).update(text)
         self._buttons()
 
     def _buttons(self) -> None:
         if not self.is_attached:
             return
-        tree = self.query_one("#doctor-tree", Tree)
+        tree: Tree[Line] = self.query_one("#doctor-tree", Tree)
         node = tree.cursor_node
         pick = chosen_fix(self.report, node.data if node is not None else None)
         self.query_one("#doctor-fix", Button).disabled = bool(self.busy) or pick is None
         self.query_one("#doctor-rerun", Button).disabled = bool(self.busy)
 
     @on(Tree.NodeHighlighted, "#doctor-tree")
-    def _highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+    def _highlighted(self, event: Tree.NodeHighlighted[Line]) -> None:
         if self.report is not None:
             self._detail(event.node.data)
 
@@ -213,13 +219,14 @@ class DoctorScreen(ModalScreen[Any]):
     def action_fix(self) -> None:
         if self.busy or self.report is None:
             return
-        node = self.query_one("#doctor-tree", Tree).cursor_node
+        tree: Tree[Line] = self.query_one("#doctor-tree", Tree)
+        node = tree.cursor_node
         pick = chosen_fix(self.report, node.data if node is not None else None)
         if pick is None:
             self.app.notify("this report offers no fix", severity="warning")
             return
-        self._busy(f"applying: {pick.fix.title}…")
-        self._apply(pick.fix)
+        self._busy(f"applying: {pick.title}…")
+        self._apply(pick)
 
     @on(Button.Pressed, "#doctor-rerun")
     def action_rerun(self) -> None:

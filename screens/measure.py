@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -14,11 +15,17 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Select, Sparkline
 
+from workbench.api import EngineAPI
+from workbench.doctor import DoctorReport
 from workbench.inventory.model import Snapshot
+from workbench.measure.iperf_data import IperfInterval, IperfResult
+from workbench.measure.ping import PingReply, PingResult
 
 PING_COUNT = 10
 PING_INTERVAL = 0.2
 IPERF_SECONDS = 3.0
+
+Num = TypeVar("Num", int, float)
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ def parse_settings(fields: dict[str, str], udp: bool, reverse: bool) -> Settings
     """The settings row's text as numbers; an empty field keeps its default. ValueError names the field."""
     d = Settings()
 
-    def num(key: str, kind: type, default: Any, what: str) -> Any:
+    def num(key: str, kind: Callable[[str], Num], default: Num, what: str) -> Num:
         text = fields.get(key, "").strip()
         if not text:
             return default
@@ -78,14 +85,14 @@ def fmt_ms(ms: float | None) -> str:
     return "-" if ms is None else f"{ms:.2f}"
 
 
-def ping_summary(res: Any) -> str:
+def ping_summary(res: PingResult) -> str:
     return (
         f"{res.received}/{res.sent} replies, loss {res.loss_pct:.0f}%, "
         f"rtt min/avg/max {fmt_ms(res.min_ms)}/{fmt_ms(res.avg_ms)}/{fmt_ms(res.max_ms)} ms"
     )
 
 
-def iperf_summary(res: Any) -> str:
+def iperf_summary(res: IperfResult) -> str:
     text = f"{res.protocol.upper()} {fmt_bps(res.received_bps)} received, {fmt_bps(res.sent_bps)} sent"
     if res.retransmits:
         text += f", {res.retransmits} retransmits"
@@ -99,15 +106,15 @@ SETTING_INPUTS = ("ping-count", "ping-interval", "iperf-seconds", "iperf-paralle
 class MeasureView(Vertical):
     """Pick two containers and the settings; Ping, Iperf, Pingall, Doctor; Stop cancels."""
 
-    def __init__(self, engine: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, engine: EngineAPI, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.engine = engine
         self.cancel: threading.Event | None = None
         self.running = ""
         self.values: list[float] = []
         self._names: tuple[str, ...] = ()
         self.clock = lambda: time.strftime("%H:%M:%S")  # history time stamps (tests pin it)
-        self.reports: dict[str, Any] = {}  # history row key -> the doctor report it shows
+        self.reports: dict[str, DoctorReport] = {}  # history row key -> the doctor report it shows
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -260,7 +267,7 @@ class MeasureView(Vertical):
 
         self.app.push_screen(DoctorScreen(self.engine, src, dst), self._doctor_done)
 
-    def _doctor_done(self, report: Any) -> None:
+    def _doctor_done(self, report: DoctorReport | None) -> None:
         if report is None:
             return  # closed before it finished, or the run failed (the screen said why)
         bad = report.first_failure
@@ -283,7 +290,7 @@ class MeasureView(Vertical):
 
     @work(thread=True, group="measure")
     def _ping(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
-        def reply(r: Any) -> None:
+        def reply(r: PingReply) -> None:
             self.app.call_from_thread(self._ping_reply, r)
 
         try:
@@ -295,7 +302,7 @@ class MeasureView(Vertical):
             return
         self.app.call_from_thread(self._done, "ping", f"{src}→{dst}", ping_summary(res), cancel.is_set())
 
-    def _ping_reply(self, r: Any) -> None:
+    def _ping_reply(self, r: PingReply) -> None:
         log = self.query_one("#measure-log", Log)
         if r.rtt_ms is None:
             log.write_line(f"  seq {r.seq}: no reply")
@@ -313,7 +320,7 @@ class MeasureView(Vertical):
 
     @work(thread=True, group="measure")
     def _iperf(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
-        def interval(iv: Any) -> None:
+        def interval(iv: IperfInterval) -> None:
             self.app.call_from_thread(self._iperf_interval, iv)
 
         try:
@@ -332,7 +339,7 @@ class MeasureView(Vertical):
             return
         self.app.call_from_thread(self._done, "iperf", f"{src}→{dst}", iperf_summary(res), cancel.is_set())
 
-    def _iperf_interval(self, iv: Any) -> None:
+    def _iperf_interval(self, iv: IperfInterval) -> None:
         self._point(iv.bits_per_second)
         self.query_one("#measure-log", Log).write_line(
             f"  {iv.start:4.1f}-{iv.end:4.1f} s  {fmt_bps(iv.bits_per_second)}"
@@ -342,7 +349,7 @@ class MeasureView(Vertical):
 
     @work(thread=True, group="measure")
     def _pingall(self, cancel: threading.Event) -> None:
-        def cell(src: str, dst: str, res: Any) -> None:
+        def cell(src: str, dst: str, res: PingResult) -> None:
             self.app.call_from_thread(self._pingall_cell, src, dst, res)
 
         try:
@@ -361,7 +368,7 @@ class MeasureView(Vertical):
             cancel.is_set(),
         )
 
-    def _pingall_cell(self, src: str, dst: str, res: Any) -> None:
+    def _pingall_cell(self, src: str, dst: str, res: PingResult) -> None:
         reached = res.received > 0
         self._point(res.avg_ms or 0.0)
         self.query_one("#measure-log", Log).write_line(

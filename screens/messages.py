@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
     from workbench.inventory.model import Snapshot
+    from workbench.inventory.watch import Change, SourceState
     from workbench.steps import StepEvent
 
 
@@ -21,17 +22,17 @@ class SnapshotReady(Message):
 
 
 class SourceChanged(Message):
-    """An event source connected or went away (a watch.SourceState)."""
+    """An event source connected or went away."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: SourceState) -> None:
         super().__init__()
         self.state = state
 
 
 class Changed(Message):
-    """Something changed in the lab (a watch.Change), to be coalesced."""
+    """Something changed in the lab, to be coalesced."""
 
-    def __init__(self, change: Any) -> None:
+    def __init__(self, change: Change) -> None:
         super().__init__()
         self.change = change
 

@@ -10,7 +10,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import AwaitMount
 from textual.widgets import Button, DataTable, Label, ProgressBar, Static, TabbedContent, TabPane
+
+from workbench.api import EngineAPI
+from workbench.steps import Step, StepEvent
 
 from .messages import StepUpdate
 
@@ -43,14 +47,14 @@ def state_cell(state: str) -> Text:
 class ScenarioPanel(Vertical):
     """One scenario's plan. All engine calls run in thread workers."""
 
-    def __init__(self, engine: Any, name: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, engine: EngineAPI, name: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.engine = engine
         self.scenario = name
         module = engine.scenarios[name]
         self.heading = module.TITLE
         self.summary = module.SUMMARY
-        self.steps: list[Any] = []
+        self.steps: list[Step] = []
         self.states: list[str] = []
         self.messages: dict[int, str] = {}
         self.seconds: dict[int, float] = {}
@@ -107,7 +111,7 @@ class ScenarioPanel(Vertical):
         except Exception:  # noqa: BLE001 - lab down: everything pending
             return None
 
-    def _loaded(self, steps: list[Any], commands: list[list[str]], status: list[bool] | None) -> None:
+    def _loaded(self, steps: list[Step], commands: list[list[str]], status: list[bool] | None) -> None:
         self.steps = steps
         self.commands = commands
         self.states = ["pending"] * len(steps)
@@ -206,11 +210,11 @@ class ScenarioPanel(Vertical):
 
     @work(thread=True, group="scenario-step")
     def _act(self, what: str) -> None:
-        def emit(ev: Any) -> None:
+        def emit(ev: StepEvent) -> None:
             self.post_message(StepUpdate(self.scenario, ev))
 
         error = None
-        result: Any = None
+        result: int | None = None
         try:
             if what == "next":
                 result = self.engine.next_step(self.scenario, on_event=emit)
@@ -254,7 +258,7 @@ class ScenarioPanel(Vertical):
         self._row(i)
         self._progress()
 
-    def _acted(self, what: str, result: Any, error: str | None, status: list[bool] | None) -> None:
+    def _acted(self, what: str, result: int | None, error: str | None, status: list[bool] | None) -> None:
         self.busy = ""
         self.started.clear()
         self._set_buttons(disabled=False)
@@ -292,11 +296,11 @@ class ScenarioPanel(Vertical):
 class ScenariosView(Vertical):
     """A tab per scenario; a scenario's panel is built when its tab is first opened."""
 
-    def __init__(self, engine: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, engine: EngineAPI, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.engine = engine
         self.panels: dict[str, ScenarioPanel] = {}
-        self._mounting: dict[str, Any] = {}
+        self._mounting: dict[str, AwaitMount] = {}
 
     def compose(self) -> ComposeResult:
         names = list(self.engine.scenarios)

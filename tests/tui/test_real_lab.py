@@ -80,13 +80,17 @@ async def test_doctor_finds_a_downed_veth_and_its_fix_repairs_it(engine) -> None
             pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None, timeout=30
         )
         doc = app.screen
-        assert isinstance(doc, DoctorScreen)
+        assert isinstance(doc, DoctorScreen) and doc.report is not None
         bad = doc.report.first_failure
         assert bad is not None and veth in bad.hop and bad.fix is not None, doc.report.summary
         assert "✗ FAIL" in str(doc.query_one("#doctor-detail").render())
 
         await pilot.press("f")  # Engine.doctor_fix, then the doctor runs again
-        await wait_for(pilot, lambda: bool(doc.applied) and not doc.busy and doc.report.ok, timeout=30)
+        await wait_for(
+            pilot,
+            lambda: bool(doc.applied) and not doc.busy and doc.report is not None and doc.report.ok,
+            timeout=30,
+        )
         assert "every hop is OK" in str(doc.query_one("#doctor-summary").render())
         state = subprocess.run(
             ["ip", "-n", host1.netns, "-o", "link", "show", veth], capture_output=True, text=True, timeout=10

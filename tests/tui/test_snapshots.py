@@ -11,7 +11,8 @@ from screens.measure import MeasureView
 from screens.scenario import ScenariosView
 
 from .conftest import wait_for
-from .fake_engine import STEPS, FakeEngine
+from .fake_data import STEPS
+from .fake_engine import FakeEngine
 
 
 def _applied() -> FakeEngine:
@@ -44,14 +45,15 @@ def test_inventory_lab_down(snap_compare) -> None:  # type: ignore[no-untyped-de
 
 
 def test_scenario_failure(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(FakeEngine(fail_at=2))
+    fake = FakeEngine(fail_at=2)
+    app = make_app(fake)
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("2")
         await wait_for(pilot, lambda: bool(app.query_one(ScenariosView).current.steps))  # type: ignore[union-attr]
         await pilot.press("r")
         panel = app.query_one(ScenariosView).current
-        await wait_for(pilot, lambda: "apply:exp1" in app.engine.calls and not panel.busy)  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: "apply:exp1" in fake.calls and not panel.busy)  # type: ignore[union-attr]
         app.clear_notifications()
         await pilot.pause(0.2)
 
@@ -59,7 +61,8 @@ def test_scenario_failure(snap_compare) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_measure_after_ping(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(_applied())
+    fake = _applied()
+    app = make_app(fake)
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("3")
@@ -67,7 +70,7 @@ def test_measure_after_ping(snap_compare) -> None:  # type: ignore[no-untyped-de
         view.clock = lambda: "12:00:00"
         await wait_for(pilot, lambda: len(view._names) == 2)
         await pilot.press("p")
-        await wait_for(pilot, lambda: "ping:h1-a:h2-a" in app.engine.calls and not view.running)
+        await wait_for(pilot, lambda: "ping:h1-a:h2-a" in fake.calls and not view.running)
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
