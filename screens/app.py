@@ -5,46 +5,46 @@
 
 Engine work runs in thread workers; live changes arrive from the engine's
 watcher as messages, are coalesced, and only the affected part is re-read.
+The app is typed against workbench.api.EngineAPI: the real Engine or the test fake.
+
+ContainetApp (here: layout, tabs, live inventory) derives from AppActions
+(actions.py: what the keys, the palette and help do), which derives from
+LabControl (lab.py: the top bar, Lab up / Lab down), a Textual App.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import AwaitMount, Widget
-from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
+from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from workbench.api import EngineAPI, LiveWatcher
 from workbench.inventory.model import Snapshot
 from workbench.inventory.watch import Change, Dirty, SourceState, dirty
 
-from .dialogs import HelpScreen, ScriptScreen
+from .actions import AppActions
 from .inventory import InventoryView
-from .messages import Changed, LabChanged, SnapshotReady, SourceChanged
+from .messages import Changed, SnapshotReady, SourceChanged
 
 if TYPE_CHECKING:  # built on first open (start-up time): imported there
     from .measure import MeasureView
-    from .scenario import ScenarioPanel, ScenariosView
+    from .scenario import ScenariosView
 
 #: a burst of changes within this window is re-collected once
 COALESCE = 0.1
-SCENARIO_ACTIONS = ("next_step", "back_step", "run_all", "undo", "export", "prev_scenario", "next_scenario")
-MEASURE_ACTIONS = ("ping", "iperf", "pingall", "doctor", "stop")
 
 
-class ContainetApp(App[None]):
+class ContainetApp(AppActions):
     CSS_PATH = "app.tcss"
     TITLE = "containet"
     SUB_TITLE = "container networking workbench"
@@ -155,36 +155,8 @@ class ContainetApp(App[None]):
             self.watcher = None
 
     @property
-    def lab_is_up(self) -> bool:
-        if self.snap is None:
-            return True  # do not offer "Lab up" before we know
-        return self.engine.mode != "lab" or self.snap.lab.startswith("lab is up")
-
-    @property
     def tab(self) -> str:
         return self._tabs.active if self._tabs is not None else "inventory"
-
-    def _topbar(self) -> None:
-        text = Text.assemble((" containet ", "bold reverse"), " ")
-        if self.snap is not None:
-            text.append(self.snap.lab, "green" if self.lab_is_up else "bold red")
-        else:
-            text.append("reading the lab…", "dim")
-        if self.sources:
-            text.append("  ")
-            self._dot(text, "docker", self.sources.get("docker"))
-            hosts = sorted({k.split(":", 1)[1] for k in self.sources if ":" in k})
-            for host in hosts:
-                text.append(f"  {host}", "bold")
-                self._dot(text, "nl", self.sources.get(f"netlink:{host}"))
-                self._dot(text, "ovs", self.sources.get(f"ovs:{host}"))
-        if self._bar is not None:  # kept: messages that arrive while quitting find no DOM to query
-            self._bar.update(text)
-
-    @staticmethod
-    def _dot(text: Text, label: str, ok: bool | None) -> None:
-        style = "green" if ok else "bold red" if ok is False else "dim"
-        text.append(f" {label}{'●' if ok else '○'}" if ok is not False else f" {label}✗", style)
 
     def _show(self) -> None:
         self._topbar()
@@ -279,56 +251,7 @@ class ContainetApp(App[None]):
                 panel.refresh_status()
         self.refresh_bindings()
 
-    def on_lab_changed(self, _message: LabChanged) -> None:
-        self.reload()
-
-    # --- lab --------------------------------------------------------------------
-    @on(Button.Pressed, "#lab-up")
-    def _lab_button(self) -> None:
-        self.action_lab_up()
-
-    def action_lab_up(self) -> None:
-        if self.lab_busy:
-            return
-        self.lab_busy = "bringing the lab up…"
-        self._show()
-        self._lab("up")
-
-    def action_lab_down(self) -> None:
-        if self.lab_busy:
-            return
-        self.lab_busy = "taking the lab down…"
-        self._show()
-        self._lab("down")
-
-    @work(thread=True, group="lab", exclusive=True)
-    def _lab(self, what: str) -> None:
-        def progress(msg: str) -> None:
-            self.call_from_thread(self._lab_progress, msg)
-
-        error = None
-        try:
-            if what == "up":
-                self.engine.lab_up(progress=progress)
-            else:
-                self.engine.lab_down(progress=progress)
-        except Exception as exc:  # noqa: BLE001 - shown, the app keeps running
-            error = str(exc)
-        self.call_from_thread(self._lab_done, what, error)
-
-    def _lab_progress(self, msg: str) -> None:
-        self.lab_busy = f"lab: {msg}"
-        self._show_inventory()
-
-    def _lab_done(self, what: str, error: str | None) -> None:
-        self.lab_busy = ""
-        if error:
-            self.notify(error, title=f"lab {what} failed", severity="error", timeout=10)
-        else:
-            self.notify(f"lab is {what}", title="lab")
-        self.post_message(LabChanged())
-
-    # --- tabs and actions ---------------------------------------------------------
+    # --- tabs ---------------------------------------------------------------------
     async def action_tab(self, name: str) -> None:
         if self._tabs is not None:
             self._tabs.active = name
@@ -346,187 +269,6 @@ class ContainetApp(App[None]):
             panel = self.scenarios_view.current
             if panel:
                 panel.load()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # called for every binding on each footer refresh: no DOM queries here
-        if self._tabs is None:
-            return True
-        if len(self.screen_stack) > 1 and action in (*SCENARIO_ACTIONS, *MEASURE_ACTIONS):
-            return False  # a dialog is open (its own keys win): nothing starts behind it
-        if action in SCENARIO_ACTIONS:
-            return self.tab == "scenarios"
-        if action in MEASURE_ACTIONS:
-            view = self.measure_view
-            if self.tab != "measure" or view is None:
-                return False
-            running = bool(view.running)
-            return running if action == "stop" else (None if running else True)
-        if action == "lab_up":
-            return not self.lab_is_up and self.engine.mode == "lab"
-        return True
-
-    def _panel(self) -> ScenarioPanel | None:
-        return self.scenarios_view.current if self.scenarios_view is not None else None
-
-    async def action_next_step(self) -> None:
-        await self._step("next")
-
-    async def action_back_step(self) -> None:
-        await self._step("back")
-
-    async def action_run_all(self) -> None:
-        await self._step("all")
-
-    async def action_undo(self) -> None:
-        await self._step("undo")
-
-    async def _step(self, what: str, scenario: str | None = None) -> None:
-        if scenario:
-            await self.action_tab("scenarios")
-        view = self.scenarios_view
-        if view is None:
-            return
-        if scenario:
-            await view.select(scenario)
-        panel = view.current
-        if panel is not None:
-            panel.load()
-            if panel.steps:
-                panel.run_step_action(what)
-            else:
-                self.call_later(self._step_when_loaded, what, panel, 50)
-
-    def _step_when_loaded(self, what: str, panel: ScenarioPanel, tries: int) -> None:
-        if panel.steps:
-            panel.run_step_action(what)
-        elif tries > 0:
-            self.set_timer(0.1, lambda: self._step_when_loaded(what, panel, tries - 1))
-
-    async def action_prev_scenario(self) -> None:
-        if self.scenarios_view is not None:
-            await self.scenarios_view.cycle(-1)
-
-    async def action_next_scenario(self) -> None:
-        if self.scenarios_view is not None:
-            await self.scenarios_view.cycle(1)
-
-    def action_export(self, scenario: str | None = None) -> None:
-        panel = self._panel()
-        name = scenario or (panel.scenario if panel else None)
-        if name:
-            self._export(name)
-
-    @work(thread=True, group="export")
-    def _export(self, name: str) -> None:
-        try:
-            script = self.engine.export(name, "bash", plain=True)
-            path = self.export_dir / f"containet-{name}.sh"
-            path.write_text(script + "\n")
-            os.chmod(path, 0o755)
-        except Exception as exc:  # noqa: BLE001
-            self.call_from_thread(self.notify, str(exc), title="export failed", severity="error")
-            return
-        self.call_from_thread(self.notify, f"saved {path}", title=f"{name} exported")
-        self.call_from_thread(self.push_screen, ScriptScreen(f"{name} → {path}", script))
-
-    async def action_ping(self) -> None:
-        await self._measure("ping")
-
-    async def action_iperf(self) -> None:
-        await self._measure("iperf")
-
-    async def action_pingall(self) -> None:
-        await self._measure("pingall")
-
-    async def action_doctor(self) -> None:
-        await self._measure("doctor")
-
-    async def action_stop(self) -> None:
-        await self._measure("stop")
-
-    def action_reload(self) -> None:
-        self.reload()
-
-    def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        sections = [
-            (
-                "Everywhere",
-                [
-                    ("1 2 3", "Inventory, Scenarios, Measure"),
-                    ("?", "this help"),
-                    ("ctrl+p", "command palette: every action"),
-                    ("L / D", "lab up / lab down"),
-                    ("ctrl+r", "re-read everything"),
-                    ("q", "quit"),
-                ],
-            ),
-            (
-                "Scenarios",
-                [
-                    ("n", "apply the next pending step"),
-                    ("b", "undo the last applied step"),
-                    ("r", "run all pending steps"),
-                    ("u", "undo every step"),
-                    ("e", "export the plan as a bash script"),
-                    ("[ ]", "previous / next scenario"),
-                ],
-            ),
-            (
-                "Measure",
-                [
-                    ("p", "ping between the two picked containers (count × interval)"),
-                    ("t", "iperf: seconds × streams, UDP, reverse from the settings row"),
-                    ("a", "pingall: every pair, checked against the scenario"),
-                    ("d", "doctor: every hop of the path, OK / FAIL / WARN, and its fix"),
-                    ("x", "stop"),
-                ],
-            ),
-        ]
-        self.push_screen(HelpScreen(sections))
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Show inventory", "hosts, bridges, tunnel, containers", self._later(self.action_tab, "inventory")
-        )
-        yield SystemCommand(
-            "Show scenarios", "the experiments, step by step", self._later(self.action_tab, "scenarios")
-        )
-        yield SystemCommand("Show measure", "ping, iperf, pingall", self._later(self.action_tab, "measure"))
-        yield SystemCommand("Lab up", "build the emulated two-host lab", self.action_lab_up)
-        yield SystemCommand("Lab down", "remove the lab and its containers", self.action_lab_down)
-        yield SystemCommand("Re-read everything", "a full snapshot now", self.action_reload)
-        yield SystemCommand("Help", "keys and what they do", self.action_help)
-        for name, mod in self.engine.scenarios.items():
-            for what, verb in (
-                ("next", "next step"),
-                ("back", "back one step"),
-                ("all", "run all"),
-                ("undo", "undo"),
-            ):
-                yield SystemCommand(f"{name}: {verb}", mod.TITLE, self._later(self._step, what, name))
-            yield SystemCommand(f"{name}: export script", mod.TITLE, lambda n=name: self.action_export(n))
-        for what, text in (
-            ("ping", "ping the picked pair"),
-            ("iperf", "iperf the picked pair"),
-            ("pingall", "every pair"),
-            ("doctor", "check the picked pair's path hop by hop"),
-            ("stop", "stop the running measurement"),
-        ):
-            yield SystemCommand(f"Measure: {what}", text, self._later(self._measure, what))
-
-    def _later(self, fn: Callable[..., object], *args: object) -> Callable[[], object]:
-        """A plain callable for the palette that runs fn(*args) (async or not) on the app's loop."""
-        return lambda: self.call_later(fn, *args)
-
-    async def _measure(self, what: str) -> None:
-        if self.tab != "measure":
-            await self.action_tab("measure")
-        view = self.measure_view
-        if view is not None:
-            view.stop() if what == "stop" else view.start(what)
 
 
 def make_app(engine: EngineAPI, *, watch: bool = True, export_dir: str | Path | None = None) -> ContainetApp:
