@@ -1,0 +1,143 @@
+"""Pilot tests of the Measure tab with the fake engine: ping, iperf and pingall with
+their sparkline, stats and history, Stop, errors, the settings row."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Sparkline
+
+from screens.app import ContainetApp, make_app
+from screens.measure import parse_settings
+
+from .conftest import SIZE, applied_all, measure_ready, wait_for
+from .fake_engine import FakeEngine
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_ping_shows_replies_sparkline_stats_and_history(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping:h1-a:h2-a" in fake.calls)
+        assert app.query_one("#spark", Sparkline).data == [0.61, 0.55, 0.0, 0.72]
+        stats = str(app.query_one("#live-stats", Label).render())
+        assert "3/4 replies" in stats and "loss 25%" in stats and "0.55/0.63/0.72" in stats
+        table = app.query_one("#history", DataTable)
+        assert table.row_count == 1
+        assert "h1-a→h2-a" in str(table.get_row_at(0)[2])
+
+
+async def test_iperf_and_pingall_buttons(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await pilot.click("#iperf")
+        await wait_for(pilot, lambda: not view.running and "iperf:h1-a:h2-a" in fake.calls)
+        assert app.query_one("#spark", Sparkline).data == [1.2e9, 1.3e9, 1.25e9]
+        assert "Gbit/s" in str(app.query_one("#live-stats", Label).render())
+        await pilot.click("#pingall")
+        await wait_for(pilot, lambda: not view.running and "pingall" in fake.calls)
+        assert "2/2 pairs as expected" in str(app.query_one("#live-stats", Label).render())
+        assert app.query_one("#history", DataTable).row_count == 2
+
+
+async def test_stop_cancels_a_running_measurement(fake: FakeEngine) -> None:
+    applied_all(fake)
+    fake.block = threading.Event()  # replies never come until cancelled
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: view.running == "ping")
+        assert app.check_action("stop", ()) is True
+        assert app.query_one("#ping", Button).disabled
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not view.running)
+        assert "(stopped)" in str(app.query_one("#live-stats", Label).render())
+
+
+async def test_measure_error_is_shown(fake: FakeEngine) -> None:
+    applied_all(fake)
+    fake.measure_error = "h2-a is not running"
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping:h1-a:h2-a" in fake.calls)
+        assert "✗ h2-a is not running" in str(app.query_one("#live-stats", Label).render())
+
+
+async def test_measure_needs_two_containers(fake: FakeEngine) -> None:
+    app = make_app(fake)  # nothing applied: no containers
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.press("p")
+        await pilot.pause()
+        assert not any(c.startswith("ping") for c in fake.calls)
+
+
+async def test_parse_settings_defaults_and_errors() -> None:
+    s = parse_settings({"ping-count": "", "ping-interval": " 0.5 "}, udp=True, reverse=False)
+    assert (s.ping_count, s.ping_interval, s.iperf_seconds, s.iperf_parallel) == (10, 0.5, 3.0, 1)
+    assert s.udp and not s.reverse
+    assert s.ping_title() == "10 × 0.5 s" and s.iperf_title() == "3 s UDP"
+    with pytest.raises(ValueError, match="iperf streams: '2.5' is not an integer"):
+        parse_settings({"iperf-parallel": "2.5"}, udp=False, reverse=False)
+
+
+async def _set(pilot, app: ContainetApp, wid: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Type into a settings field as a user does: click, replace, Enter."""
+    await pilot.click(f"#{wid}")
+    box = app.query_one(f"#{wid}", Input)
+    box.value = ""
+    await pilot.press(*text, "enter")
+    assert box.value == text
+
+
+async def test_settings_row_reaches_ping_and_iperf(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:  # the smallest terminal it is made for
+        view = await measure_ready(pilot, app)
+        for wid in ("ping-count", "ping-interval", "iperf-seconds", "iperf-parallel", "iperf-udp"):
+            widget = app.query_one(f"#{wid}")
+            assert widget.region.height == 1 and widget.region.right <= 80, (wid, widget.region)
+        await _set(pilot, app, "ping-count", "3")
+        await _set(pilot, app, "ping-interval", "0.5")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping" in fake.last)
+        assert fake.last["ping"] == {"count": 3, "interval": 0.5}
+        assert "(3 × 0.5 s)" in str(app.query_one("#live-title", Label).render())
+
+        await _set(pilot, app, "iperf-seconds", "5")
+        await _set(pilot, app, "iperf-parallel", "4")
+        await pilot.click("#iperf-udp")
+        await pilot.click("#iperf-reverse")
+        assert app.query_one("#iperf-udp", Checkbox).value and app.query_one("#iperf-reverse", Checkbox).value
+        await pilot.press("t")
+        await wait_for(pilot, lambda: not view.running and "iperf" in fake.last)
+        assert fake.last["iperf"] == {"seconds": 5.0, "parallel": 4, "udp": True, "reverse": True}
+        assert "5 s UDP, 4 streams, reverse" in str(app.query_one("#live-title", Label).render())
+        assert "UDP" in str(app.query_one("#live-stats", Label).render())
+
+
+async def test_settings_the_engine_refuses_are_shown(fake: FakeEngine) -> None:
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await _set(pilot, app, "ping-count", "0")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not view.running and "ping:h1-a:h2-a" in fake.calls)
+        assert "✗ bad count 0: use 1 to 10000" in str(app.query_one("#live-stats", Label).render())
+        app.query_one("#iperf-parallel", Input).value = "1e"  # not an integer: refused before the engine
+        seen = len(fake.calls)
+        await pilot.click("#iperf")
+        await pilot.pause()
+        assert not view.running and len(fake.calls) == seen
