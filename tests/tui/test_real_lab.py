@@ -100,3 +100,32 @@ async def test_doctor_finds_a_downed_veth_and_its_fix_repairs_it(engine) -> None
         await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
         table = app.query_one("#history", DataTable)
         assert str(table.get_row_at(table.row_count - 1)[1]) == "doctor"
+
+
+async def test_hand_built_containers_show_on_their_host_marked(engine) -> None:  # type: ignore[no-untyped-def]
+    """The seed's Exp1 built by hand with plain commands (no scenario, no marks): the
+    inventory shows each container under the host its veth peer lives on, with its
+    attachment, visibly marked as not built by containet."""
+    import handbuilt as hb
+
+    from workbench.marks import INSTANCE
+
+    hb.teardown(INSTANCE, prefix="tu")
+    try:
+        web1, web2 = hb.exp1_gre(INSTANCE, mtu=1462, prefix="tu")
+        app = make_app(engine)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snap is not None, timeout=20)
+            await wait_for(
+                pilot,
+                lambda: web1.name in tree_text(app, "host1") and web2.name in tree_text(app, "host2"),
+                timeout=20,
+            )
+            one, two = tree_text(app, "host1"), tree_text(app, "host2")
+            line1 = next(line for line in one.splitlines() if web1.name in line)
+            line2 = next(line for line in two.splitlines() if web2.name in line)
+            assert "(not containet's)" in line1 and "(not containet's)" in line2, (line1, line2)
+            assert web2.name not in one and web1.name not in two
+            assert web1.host_veth in one and "→ docker0 → br0" in line1, one
+    finally:
+        hb.teardown(INSTANCE, prefix="tu")
