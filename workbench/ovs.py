@@ -80,12 +80,18 @@ def daemons_running(paths: OvsPaths) -> bool:
     return all(read_pid(paths.pidfile(d)) for d in DAEMONS)
 
 
-def start_daemons(place: Place, paths: OvsPaths) -> None:
-    """One ovsdb-server + ovs-vswitchd inside `place`, with their own run dir."""
+def start_daemons(place: Place, paths: OvsPaths, only: Sequence[str] = DAEMONS) -> list[str]:
+    """One ovsdb-server + ovs-vswitchd inside `place`, with their own run dir.
+
+    A daemon that runs already is left alone, and an existing database file is
+    kept as it is: a daemon that died comes back on it, and with it every bridge,
+    port and tunnel it held. `only` names the daemons to start (both by
+    default). Returns what it did: "created conf.db", then the daemons started."""
     if not SCHEMA.exists():
         raise NotReady("Open vSwitch is not installed (apt-get install openvswitch-switch)")
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OVS_RUNDIR=str(paths.run_dir), OVS_DBDIR=str(paths.run_dir))
+    done = []
     if not paths.db.exists():
         place.run(["ovsdb-tool", "create", str(paths.db), str(SCHEMA)])
         # the Open_vSwitch root row, which `ovs-vsctl init` would insert
@@ -97,7 +103,8 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
                 '["Open_vSwitch",{"op":"insert","table":"Open_vSwitch","row":{}}]',
             ]
         )
-    if not read_pid(paths.pidfile("ovsdb-server")):
+        done.append(f"created {paths.db.name}")
+    if "ovsdb-server" in only and not read_pid(paths.pidfile("ovsdb-server")):
         place.run(
             [
                 "ovsdb-server",
@@ -113,7 +120,9 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
             ],
             env=env,
         )
-    if not read_pid(paths.pidfile("ovs-vswitchd")):
+        done.append("ovsdb-server")
+    if "ovs-vswitchd" in only and not read_pid(paths.pidfile("ovs-vswitchd")):
+        # --detach returns once it has read the database and built its bridges
         place.run(
             [
                 "ovs-vswitchd",
@@ -126,6 +135,18 @@ def start_daemons(place: Place, paths: OvsPaths) -> None:
             ],
             env=env,
         )
+        done.append("ovs-vswitchd")
+    return done
+
+
+def restart_vswitchd(place: Place, paths: OvsPaths, timeout: float = 5.0) -> None:
+    """Stop ovs-vswitchd without --cleanup (its bridges' devices stay) and start it
+    again: after ovsdb-server came back, it reconnects at once instead of at its
+    next retry (its back-off grows to 8 s)."""
+    pid = read_pid(paths.pidfile("ovs-vswitchd"))
+    if pid:
+        stop_pid(pid, timeout, cleanup=False)
+    start_daemons(place, paths, only=("ovs-vswitchd",))
 
 
 def stop_daemons(paths: OvsPaths, timeout: float = 5.0) -> list[int]:
@@ -139,9 +160,10 @@ def stop_daemons(paths: OvsPaths, timeout: float = 5.0) -> list[int]:
     return pids
 
 
-def stop_pid(pid: int, timeout: float = 5.0) -> None:
+def stop_pid(pid: int, timeout: float = 5.0, *, cleanup: bool = True) -> None:
     """Stop one OVS daemon; an ovs-vswitchd first gets `exit --cleanup` on its own
-    control socket (read from its command line) so its tap devices go with it."""
+    control socket (read from its command line) so its tap devices go with it
+    (plain `exit` with cleanup=False: they stay, for the next ovs-vswitchd)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().decode(errors="replace").split("\0")
@@ -151,7 +173,7 @@ def stop_pid(pid: int, timeout: float = 5.0) -> None:
     if argv[0].endswith("ovs-vswitchd") and ctl and os.path.exists(ctl):
         with suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
-                ["ovs-appctl", f"--target={ctl}", "exit", "--cleanup"],
+                ["ovs-appctl", f"--target={ctl}", "exit", *(["--cleanup"] if cleanup else [])],
                 capture_output=True,
                 timeout=timeout,
                 check=False,
