@@ -111,13 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     lab = sub.add_parser("lab", help="the emulated two-host lab").add_subparsers(dest="action", required=True)
-    up = lab.add_parser("up", help="build the lab (hosts as namespaces, OVS each)")
-    up.add_argument("--hosts", type=int, default=2, help="number of emulated hosts, 1-8 (default 2)")
+    up = lab.add_parser("up", help="build the lab, or repair what is broken in it (nothing healthy)")
+    up.add_argument(
+        "--hosts", type=int, help="number of emulated hosts, 1-8 (default: the lab's own, 2 for a new one)"
+    )
     up.add_argument(
         "--topology",
         choices=("mesh", "star"),
-        default="mesh",
-        help="tunnels with more than two hosts: every pair (RSTP breaks the loops) or all via host1",
+        help="tunnels with more than two hosts: every pair (RSTP breaks the loops) or all via host1 "
+        "(default: the lab's own, mesh for a new one)",
     )
     lab.add_parser("down", help="remove the lab and its containers")
     lab.add_parser("status", help="is the lab up?")

@@ -17,14 +17,15 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from . import actions, lab
+from . import actions, lab, labup
 from . import containers as dk
 from .active import ACTIVE, Active
 from .api import EngineAPI, Scenario
-from .errors import BadInput, NotReady
+from .errors import BadInput, NotReady, WorkbenchError
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
 from .inventory.model import Snapshot
+from .labup import LabReport, ScenarioCheck
 from .marks import RUN_DIR, check_container_name
 from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
@@ -33,6 +34,7 @@ from .topology.model import Topology
 
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
+
 
 def discover_scenarios() -> dict[str, Scenario]:
     """The scenario modules registered under the "containet.scenarios" entry points."""
@@ -103,8 +105,66 @@ class Engine(Probing):
             )
         ]
 
-    def lab_up(self, progress: Callable[[str], None] = print, topology: str = "mesh") -> str:
-        return lab.up(self.count or 2, progress, topology, on_wait=self.on_wait or progress)
+    def lab_up(self, progress: Callable[[str], None] = print, topology: str | None = None) -> str:
+        """Build the lab, or repair it in place (see lab_repair); what to print."""
+        return self.lab_repair(progress, topology).text()
+
+    def lab_repair(
+        self,
+        progress: Callable[[str], None] = print,
+        topology: str | None = None,
+        on_event: Listener | None = None,
+    ) -> LabReport:
+        """`lab up`: a lab that is down is built; one that is not healthy is repaired in
+        place, one line per repair through `progress` (see workbench.labup); the
+        host count and topology are the lab's own unless given.
+
+        Then the applied scenario's steps are read again. After a repair, the steps
+        the fault broke below the last step that still holds are applied again (a
+        step-by-step walk is never taken further than it was); whatever is still
+        pending after that is in the report's `scenario`, for `scenario apply`."""
+        if self.mode != "lab":
+            raise BadInput("`lab` commands are for lab mode; drop --real")
+
+        def after(report: LabReport) -> LabReport:
+            return self._recheck_scenario(report, progress, on_event)
+
+        return labup.up(self.count, progress, topology, on_wait=self.on_wait or progress, after=after)
+
+    def _recheck_scenario(
+        self, report: LabReport, progress: Callable[[str], None], on_event: Listener | None
+    ) -> LabReport:
+        active = self.active()
+        if active is None:
+            return report
+        plan = self.plan(active.scenario)
+
+        def label(i: int) -> str:
+            step = plan.steps[i]
+            return f"{i + 1}. {step.where}: {step.title}"
+
+        restored: list[int] = []
+        error = ""
+        with self.context() as ctx:
+            held = plan.status(ctx)
+            last = max((i for i, ok in enumerate(held) if ok), default=-1)
+            holes = [i for i in range(last) if not held[i]]
+            if report.repairs and holes:
+                progress(f"scenario {plan.name}: re-applying {len(holes)} step(s) the fault broke")
+                try:
+                    plan.apply(ctx, on_event or _noop, upto=last + 1)
+                    restored = holes
+                except WorkbenchError as exc:
+                    error = str(exc)
+                held = plan.status(ctx)
+        check = ScenarioCheck(
+            plan.name,
+            len(plan.steps),
+            tuple(label(i) for i in restored),
+            tuple(label(i) for i, ok in enumerate(held) if not ok),
+            error,
+        )
+        return replace(report, scenario=check)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
         removed = lab.down(progress)

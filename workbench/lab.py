@@ -29,7 +29,7 @@ from . import containers, links
 from .errors import NotReady, WorkbenchError
 from .host import NETNS_DIR, Host, Place
 from .marks import NS_ALIAS, NS_PREFIX, RUN_DIR, netns_name
-from .ovs import OvsPaths, daemons_running, ovs_for, start_daemons, stop_daemons
+from .ovs import OvsPaths, daemons_running, stop_daemons
 
 Progress = Callable[[str], None]
 
@@ -189,12 +189,25 @@ class LabHealth:
 
 
 def _underlay_ok(host: Host) -> bool:
+    """br-phy carries the underlay address and is up, and eth1 (its port, the host's
+    end of the veth into the underlay switch) is there and up at both ends."""
     want = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
+
+    def read(ipr: IPRoute) -> tuple[links.LinkRow | None, links.LinkRow | None]:
+        return links.link_row(ipr, PHY_BRIDGE), links.link_row(ipr, NIC)
+
     try:
-        row = host.place.netlink(links.link_row, PHY_BRIDGE)
+        phy, nic = host.place.netlink(read)
     except Exception:  # noqa: BLE001
         return False
-    return row is not None and want in row.addresses and row.admin_up
+    return (
+        phy is not None
+        and want in phy.addresses
+        and phy.admin_up
+        and nic is not None
+        and nic.admin_up
+        and nic.state != "LOWERLAYERDOWN"
+    )
 
 
 def health(count: int | None = None) -> LabHealth:
@@ -323,98 +336,6 @@ def preflight(need_docker: bool = True) -> None:
         )
     if need_docker:
         containers.ensure_image(containers.client())
-
-
-def _attach_host(ul: Place, host: Host) -> None:
-    """veth hostN (in the underlay switch) <-> eth1 (in the host)."""
-    assert host.netns is not None
-
-    def make(ipr: IPRoute) -> None:
-        if links.index_of(ipr, host.name) is None:
-            ipr.link(
-                "add",
-                ifname=host.name,
-                kind="veth",
-                peer={"ifname": NIC, "net_ns_fd": host.netns},
-            )
-        links.set_master(ipr, host.name, UNDERLAY_BRIDGE)
-        links.set_up(ipr, host.name)
-
-    ul.netlink(make)
-
-
-def _build_host(host: Host, progress: Progress) -> None:
-    assert host.run_dir is not None
-    progress(f"{host.name}: Open vSwitch (ovsdb-server + ovs-vswitchd, userspace datapath)")
-    start_daemons(host.place, OvsPaths(host.run_dir))
-    with ovs_for(host) as ovs:
-        ovs.add_bridge(PHY_BRIDGE)
-        ovs.add_port(PHY_BRIDGE, NIC)
-
-    def addr(ipr: IPRoute) -> None:
-        links.set_up(ipr, NIC)
-        links.set_up(ipr, PHY_BRIDGE)
-        links.add_address(ipr, PHY_BRIDGE, f"{host.underlay_ip}/{UNDERLAY_PREFIX}")
-
-    progress(f"{host.name}: underlay {host.underlay_ip}/{UNDERLAY_PREFIX} on {PHY_BRIDGE}")
-    host.place.call(_wait_for_link, PHY_BRIDGE)
-    host.place.netlink(addr)
-
-
-def _wait_for_link(name: str, timeout: float = 10.0) -> None:
-    """ovs-vswitchd creates a bridge's tap a moment after the OVSDB commit."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    with IPRoute() as ipr:
-        while links.index_of(ipr, name) is None:
-            if time.monotonic() > deadline:
-                raise WorkbenchError(f"{name} did not appear within {timeout:.0f}s")
-            time.sleep(0.02)
-
-
-def up(
-    count: int = 2,
-    progress: Progress = _quiet,
-    topology: str = "mesh",
-    on_wait: Callable[[str], None] | None = None,
-) -> str:
-    """Build the lab; a healthy lab is left as it is, a half-built one rebuilt."""
-    host_names(count)  # validates the count before anything changes
-    if topology not in TOPOLOGIES:
-        raise WorkbenchError(f"unknown topology {topology!r} ({' or '.join(TOPOLOGIES)})")
-    preflight()
-    with locked(on_wait=on_wait):
-        state = health(count)
-        if state.up and saved_topology() == topology:
-            return f"{state.describe()} (nothing changed)"
-        if state.up:
-            progress(f"changing the tunnel topology to {topology}")
-            (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count, "topology": topology}))
-            return f"{state.describe()} (topology {topology})"
-        if not state.down:
-            progress(f"found a {state.describe()}: removing it first")
-            _down(progress)
-        hosts = lab_hosts(count)
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
-        (RUN_DIR / "lab.json").write_text(json.dumps({"hosts": count, "topology": topology}))
-        try:
-            progress(f"underlay switch: namespace {UNDERLAY_NS}, bridge {UNDERLAY_BRIDGE}")
-            ul = create_ns(UNDERLAY_NS)
-            ul.netlink(links.add_bridge, UNDERLAY_BRIDGE)
-            ul.netlink(links.set_up, UNDERLAY_BRIDGE)
-            for host in hosts:
-                assert host.netns is not None
-                progress(f"{host.name}: namespace {host.netns}")
-                create_ns(host.netns)
-                _attach_host(ul, host)
-            for host in hosts:
-                _build_host(host, progress)
-        except BaseException:
-            progress("lab up failed: removing what was built")
-            _down(_quiet)
-            raise
-        return f"lab is up: {', '.join(h.name for h in hosts)}"
 
 
 def _down(progress: Progress) -> list[str]:

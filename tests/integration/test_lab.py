@@ -140,9 +140,12 @@ def test_half_built_lab_is_repaired_not_stacked(own_lab: None) -> None:
     pid = int((RUN / "host2" / "ovs-vswitchd.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     assert "half-built" in cli("lab", "status").stdout
+    host1 = (RUN / "host1" / "ovs-vswitchd.pid").read_text()
     up = cli("lab", "up")
     assert up.returncode == 0, up.stderr
-    assert "removing it first" in up.stdout and "lab is up" in up.stdout
+    assert "host2: restarted ovs-vswitchd" in up.stdout and "removing" not in up.stdout, up.stdout
+    assert "lab is up: host1, host2 (repaired 1 thing" in up.stdout
+    assert (RUN / "host1" / "ovs-vswitchd.pid").read_text() == host1  # the healthy host is untouched
     assert cli("lab", "status").stdout.strip() == "lab is up: host1, host2"
     assert len(leftovers()["namespaces"]) == 3  # two hosts + the underlay switch
 
