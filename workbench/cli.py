@@ -53,6 +53,10 @@ def _container_line(c: Container) -> str:
             where += f" -> ovs {c.reaches}"
     elif c.host:
         where = "not attached"
+    elif c.ours and c.status != "running":
+        where = f"stopped (started for {c.meant_for}): `scenario apply` runs and wires it again"
+    elif c.ours and not any(i.name != "lo" for i in c.interfaces):
+        where = f"restarted, or not wired yet: its namespace is new and empty (started for {c.meant_for})"
     else:
         where = "no network into a host" + (f" (started for {c.meant_for})" if c.meant_for else "")
     vlan = f" vlan {c.vlan}" if c.vlan is not None else ""

@@ -258,7 +258,7 @@ def test_a_container_without_network_is_listed_with_no_host() -> None:
     # the inventory keeps containet's own (shown on the host it was started for), not strays
     assert [c.name for c in snap.containers] == ["h1-a"]
     assert [c.name for c in snap.shown_on("host1")] == ["h1-a"] and snap.containers_on("host1") == ()
-    assert "no network into a host (started for host1)" in render_status(snap)
+    assert "stopped (started for host1): `scenario apply` runs and wires it again" in render_status(snap)
 
 
 # --- tunnels --------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from docker.errors import DockerException
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .. import containers as dk
@@ -79,6 +82,9 @@ class ContainerRun(Intent):
         )
 
     def apply(self, ctx: Context) -> None:
+        """Run it; one of ours that stopped (killed, or dockerd restarted) is started
+        again: same name and docker ID, in a new namespace that holds only `lo`
+        (its Plumb step wires it again). One that cannot start is run anew."""
         ctx.forget(self.name)
         try:
             row = dk.run(ctx.docker, self.name, self.host)
@@ -88,6 +94,8 @@ class ContainerRun(Intent):
                 raise
             row = found
             if row.status != "running":
+                row = _start_again(ctx, row) or row
+            if row.status != "running" or row.host != self.host:
                 dk.remove(ctx.docker, row.id)
                 row = dk.run(ctx.docker, self.name, self.host)
         ctx.remember(row)
@@ -99,6 +107,37 @@ class ContainerRun(Intent):
     def undo(self, ctx: Context) -> None:
         ctx.forget(self.name)
         dk.remove(ctx.docker, docker_name(self.name))
+
+
+def _start_again(ctx: Context, row: dk.ContainerRow) -> dk.ContainerRow | None:
+    """`docker start` a stopped container of ours; its row after (None: it did not start)."""
+    try:
+        ctx.docker.api.start(row.id)
+    except DockerException:
+        return None
+    return dk.find(ctx.docker, row.name)
+
+
+def _open_in_ovs(ipr: Any, name: str) -> bool:
+    """OVS's datapath has this device open: it turns promiscuous mode on for every
+    device it opens. A device made again under the same name (a container's new veth)
+    is not open until its port is deleted and added again."""
+    return bool(ipr.link("get", ifname=name)[0]["flags"] & IFF_PROMISC)
+
+
+IFF_PROMISC = 0x100
+
+
+def announce(iface: str, ip: str) -> None:
+    """One gratuitous ARP request (sender = target = `ip`) out of `iface`, from the
+    namespace the calling thread is in: neighbours update the MAC they hold for
+    `ip`. Nothing leaves the lab: it goes to the container's own segment."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((iface, 0))
+        mac = sock.getsockname()[4][:6]
+        addr = socket.inet_aton(ip)
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + addr + b"\0" * 6 + addr
+        sock.send(b"\xff" * 6 + mac + struct.pack("!H", 0x0806) + arp)
 
 
 @dataclass(frozen=True)
@@ -163,9 +202,15 @@ class Plumb(Intent):
         return tuple(cmds)
 
     def apply(self, ctx: Context) -> None:
+        """Wire the container's current namespace. What an earlier one left (a container
+        restarted or started again gets a new, empty namespace) goes first: a
+        host-side veth of ours, and an OVS port that still names it (OVS would not
+        open the new device of the same name)."""
         row = ctx.container(self.name)
         if row is None or not row.pid:
             raise BadInput(f"container {self.name} is not running")
+        if self.attach.ovs and ctx.ovs(self.host).port_bridge(self.veth) is not None:
+            ctx.ovs(self.host).del_port(self.veth)  # waits until ovs-vswitchd has let go of it
 
         def host_side(ipr: Any) -> None:
             stale = links.link_row(ipr, self.veth)
@@ -181,12 +226,19 @@ class Plumb(Intent):
             ctx.call(inside, links.tx_checksum, "eth0", False)
         if self.attach.ovs:
             ctx.ovs(self.host).add_port(self.attach.bridge, self.veth, tag=self.vlan)
+        # a container wired again has a new MAC: its peers' ARP caches would still
+        # name the old one (for up to a minute); a gratuitous ARP tells them now
+        ctx.call(inside, announce, "eth0", self.cidr.split("/")[0])
 
     def verify(self, ctx: Context) -> bool:
+        """The container's current namespace is wired: its eth0 is the peer of our
+        host-side veth (a restarted container has a new, empty namespace), the host
+        side is on its bridge (and open in OVS), address, MTU, route as declared."""
         row = ctx.container(self.name)
         if row is None or not row.pid:
             return False
-        hrow = ctx.netlink(ctx.host(self.host).place, links.link_row, self.veth)
+        place = ctx.host(self.host).place
+        hrow = ctx.netlink(place, links.link_row, self.veth)
         if hrow is None or not hrow.admin_up or hrow.mtu != self.mtu:
             return False
         if self.attach.ovs:
@@ -195,12 +247,16 @@ class Plumb(Intent):
                 return False
             if one((ovs.row("Port", self.veth) or {}).get("tag")) != self.vlan:
                 return False
+            if not ctx.netlink(place, _open_in_ovs, self.veth):
+                return False
         elif hrow.master != self.attach.bridge:
             return False
         inside = Place.of_pid(row.pid, self.name)
         crow = ctx.netlink(inside, links.link_row, "eth0")
         if crow is None or self.cidr not in crow.addresses or crow.mtu != self.mtu or not crow.admin_up:
             return False
+        if crow.peer_index != hrow.index or hrow.peer_index != crow.index:
+            return False  # eth0 and our veth are not two ends of one pair
         return self.tx_offload or not ctx.call(inside, links.tx_checksum, "eth0")
 
     def undo(self, ctx: Context) -> None:
