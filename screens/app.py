@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.timer import Timer
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Footer, Label, TabbedContent, TabPane
@@ -34,6 +33,7 @@ from workbench.inventory.watch import Change, Dirty, SourceState, dirty
 
 from .actions import AppActions
 from .inventory import InventoryView
+from .keymap import bindings
 from .messages import Changed, SnapshotReady, SourceChanged
 
 if TYPE_CHECKING:  # built on first open (start-up time): imported there
@@ -49,28 +49,7 @@ class ContainetApp(AppActions):
     TITLE = "containet"
     SUB_TITLE = "container networking workbench"
 
-    BINDINGS = [
-        Binding("1", "tab('inventory')", "Inventory", show=False),
-        Binding("2", "tab('scenarios')", "Scenarios", show=False),
-        Binding("3", "tab('measure')", "Measure", show=False),
-        Binding("n", "next_step", "Next step"),
-        Binding("b", "back_step", "Back"),
-        Binding("r", "run_all", "Run all"),
-        Binding("u", "undo", "Undo"),
-        Binding("e", "export", "Export"),
-        Binding("left_square_bracket", "prev_scenario", "Prev scenario", show=False),
-        Binding("right_square_bracket", "next_scenario", "Next scenario", show=False),
-        Binding("p", "ping", "Ping"),
-        Binding("t", "iperf", "Iperf"),
-        Binding("a", "pingall", "Pingall"),
-        Binding("d", "doctor", "Doctor"),
-        Binding("x", "stop", "Stop"),
-        Binding("L", "lab_up", "Lab up"),
-        Binding("D", "lab_down", "Lab down", show=False),
-        Binding("ctrl+r", "reload", "Re-read all", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-    ]
+    BINDINGS = bindings()  # every key, its help and its palette entry: screens/keymap.py
 
     def __init__(
         self, engine: EngineAPI, *, watch: bool = True, export_dir: str | Path | None = None

@@ -5,10 +5,12 @@ test_inventory, test_scenarios, test_measure, test_doctor."""
 from __future__ import annotations
 
 import pytest
+from textual.binding import Binding
 
 from screens.app import make_app
 from screens.dialogs import HelpScreen
 from screens.inventory import InventoryView
+from screens.keymap import ACTIONS, help_sections
 from screens.measure import MeasureView
 from screens.scenario import ScenariosView
 
@@ -38,13 +40,14 @@ async def test_bindings_follow_the_tab(fake: FakeEngine) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.snap is not None)
-        assert app.check_action("next_step", ()) is False
-        assert app.check_action("ping", ()) is False
+        assert app.check_action("step", ("next",)) is False
+        assert app.check_action("measure", ("ping",)) is False
         assert app.check_action("lab_up", ()) is False  # the lab is up
         await pilot.press("2")
-        assert app.check_action("next_step", ()) is True
+        assert app.check_action("step", ("next",)) is True
         await pilot.press("3")
-        assert app.check_action("ping", ()) is True and app.check_action("stop", ()) is False
+        assert app.check_action("measure", ("ping",)) is True
+        assert app.check_action("measure", ("stop",)) is False
         await pilot.press("1")
         assert app.query_one(InventoryView).display
 
@@ -65,7 +68,7 @@ async def test_command_palette_has_every_action(fake: FakeEngine) -> None:
         for want in ("Lab up", "Lab down", "Show inventory", "Show scenarios", "Show measure", "Help"):
             assert want in titles
         for name in fake.scenarios:
-            for verb in ("next step", "back one step", "run all", "undo", "export script"):
+            for verb in ("next step", "back", "run all", "undo", "export"):
                 assert f"{name}: {verb}" in titles
         for what in ("ping", "iperf", "pingall", "doctor", "stop"):
             assert f"Measure: {what}" in titles
@@ -75,6 +78,21 @@ async def test_command_palette_has_every_action(fake: FakeEngine) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_one_table_feeds_bindings_help_and_palette(fake: FakeEngine) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None)
+        keys = {b.key: b.action for b in app.BINDINGS if isinstance(b, Binding)}
+        helped = {key for _area, rows in help_sections() for key, _text in rows}
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for act in ACTIONS:
+            assert keys[act.key] == act.call  # the binding
+            assert act.key_text in helped  # the help screen
+            if act.palette:  # the palette (per scenario for the scenario's actions)
+                assert (act.palette_title("exp1") if act.per_scenario else act.palette_title()) in titles
+        assert len(keys) == len(ACTIONS)
 
 
 async def test_quit_stops_the_watcher(fake: FakeEngine) -> None:

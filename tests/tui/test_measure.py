@@ -55,7 +55,7 @@ async def test_stop_cancels_a_running_measurement(fake: FakeEngine) -> None:
         view = await measure_ready(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: view.running == "ping")
-        assert app.check_action("stop", ()) is True
+        assert app.check_action("measure", ("stop",)) is True
         assert app.query_one("#ping", Button).disabled
         await pilot.press("x")
         await wait_for(pilot, lambda: not view.running)

@@ -1,0 +1,103 @@
+"""Every action of the app, declared once: its key, where it acts, what the footer,
+the help screen (?) and the command palette (ctrl+p) call it. The bindings, the help
+table and the palette's commands are all derived from ACTIONS; screens/actions.py
+runs them, and `check_action` enables each key in its area only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.actions import parse
+from textual.binding import Binding, BindingType
+
+#: where an action acts: its section in the help, and the tab where its key is live
+EVERYWHERE = "Everywhere"
+SCENARIOS = "Scenarios"
+MEASURE = "Measure"
+AREAS = (EVERYWHERE, SCENARIOS, MEASURE)
+
+
+@dataclass(frozen=True)
+class Act:
+    key: str  # Textual's key name
+    call: str  # the action as Textual runs it: "name" or "name('arg', ...)"
+    label: str  # in the footer
+    help: str  # in the help screen, and under the palette's title
+    area: str = EVERYWHERE
+    footer: bool = True  # shown in the footer (every key is in the help)
+    shown: str | None = None  # how the help and the footer spell the key
+    title: str | None = None  # the palette's title (default: from the area and the label)
+    palette: bool = True
+    per_scenario: bool = False  # in the palette once per scenario: "exp2: run all"
+
+    @property
+    def action(self) -> str:
+        return parse(self.call)[1]
+
+    @property
+    def key_text(self) -> str:
+        return self.shown or self.key
+
+    def palette_title(self, scenario: str | None = None) -> str:
+        if scenario is not None:
+            return f"{scenario}: {self.label.lower()}"
+        if self.title:
+            return self.title
+        return self.label if self.area == EVERYWHERE else f"{self.area}: {self.label.lower()}"
+
+    def call_for(self, scenario: str) -> str:
+        """The call with the scenario as its last argument (the palette's per-scenario commands)."""
+        _ns, name, params = parse(self.call)
+        return f"{name}({', '.join(repr(p) for p in (*params, scenario))})"
+
+
+# fmt: off
+ACTIONS: tuple[Act, ...] = (
+    Act("1", "tab('inventory')", "Inventory", "the Inventory tab: hosts, bridges, tunnels, containers",
+        footer=False, title="Show inventory"),
+    Act("2", "tab('scenarios')", "Scenarios", "the Scenarios tab: the experiments, step by step",
+        footer=False, title="Show scenarios"),
+    Act("3", "tab('measure')", "Measure", "the Measure tab: ping, iperf, pingall, doctor",
+        footer=False, title="Show measure"),
+    Act("n", "step('next')", "Next step", "apply the next pending step", SCENARIOS, per_scenario=True),
+    Act("b", "step('back')", "Back", "undo the last applied step", SCENARIOS, per_scenario=True),
+    Act("r", "step('all')", "Run all", "run all pending steps", SCENARIOS, per_scenario=True),
+    Act("u", "step('undo')", "Undo", "undo every step", SCENARIOS, per_scenario=True),
+    Act("e", "export", "Export", "export the plan as a bash script", SCENARIOS, per_scenario=True),
+    Act("left_square_bracket", "cycle(-1)", "Prev scenario", "previous scenario", SCENARIOS,
+        footer=False, shown="[", palette=False),
+    Act("right_square_bracket", "cycle(1)", "Next scenario", "next scenario", SCENARIOS,
+        footer=False, shown="]", palette=False),
+
+    Act("p", "measure('ping')", "Ping", "ping the picked pair: RTT over time (count × interval)", MEASURE),
+    Act("t", "measure('iperf')", "Iperf", "iperf the picked pair: throughput per interval", MEASURE),
+    Act("a", "measure('pingall')", "Pingall",
+        "pingall (again): every pair as a matrix against the scenario; Enter on a cell: that pair", MEASURE),
+    Act("d", "measure('doctor')", "Doctor", "doctor the picked pair: every hop, OK / FAIL / WARN, its fix",
+        MEASURE),
+    Act("x", "measure('stop')", "Stop", "stop the running measurement", MEASURE),
+
+    Act("L", "lab_up", "Lab up", "build the emulated lab"),
+    Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),
+    Act("ctrl+r", "reload", "Re-read all", "read everything again: a full snapshot now", footer=False),
+    Act("question_mark", "help", "Help", "this help: every key", shown="?"),
+    Act("q", "quit", "Quit", "quit", palette=False),  # Textual's palette has its own Quit
+)
+# fmt: on
+
+#: the area of each action (an action's key is live only there, see AppActions.check_action)
+AREA_OF = {a.action: a.area for a in ACTIONS}
+
+
+def bindings() -> list[BindingType]:
+    return [
+        Binding(a.key, a.call, a.label, show=a.footer, key_display=a.shown, tooltip=a.help) for a in ACTIONS
+    ]
+
+
+def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The help screen's rows by area: (key, what it does); ctrl+p is Textual's own."""
+    rows = {area: [(a.key_text, a.help) for a in ACTIONS if a.area == area] for area in AREAS}
+    at = next(i for i, (key, _text) in enumerate(rows[EVERYWHERE]) if key == "?") + 1
+    rows[EVERYWHERE].insert(at, ("ctrl+p", "command palette: every action, by name"))
+    return list(rows.items())
