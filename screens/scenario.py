@@ -80,13 +80,20 @@ class ScenarioPanel(Vertical):
             yield Static("", id="detail")
 
     def on_mount(self) -> None:
-        table = self.query_one("#steps", DataTable)
+        self._columns(self.query_one("#steps", DataTable), [])
+        self.set_interval(0.2, self._tick)
+
+    @staticmethod
+    def _columns(table: DataTable[Any], titles: list[str]) -> None:
+        """Every column with its width given: an auto-width column is sized only when the
+        table next goes idle, so the first frames after the rows arrive would cut the
+        titles to the header's width ("step": "linu", "dock", "wire")."""
+        table.clear(columns=True)
         table.add_column("#", key="n", width=3)
         table.add_column("state", key="state", width=13)
         table.add_column("host", key="host", width=7)
-        table.add_column("step", key="title")
+        table.add_column("step", key="title", width=max([len("step"), *(len(t) for t in titles)]))
         table.add_column("time", key="time", width=7)
-        self.set_interval(0.2, self._tick)
 
     # --- loading ------------------------------------------------------------
     def load(self) -> None:
@@ -116,7 +123,7 @@ class ScenarioPanel(Vertical):
         self.commands = commands
         self.states = ["pending"] * len(steps)
         table = self.query_one("#steps", DataTable)
-        table.clear()
+        self._columns(table, [step.title for step in steps])
         for i, step in enumerate(steps):
             table.add_row(
                 str(i + 1), state_cell("pending"), step.host or "docker", step.title, "", key=str(i)

@@ -3,11 +3,15 @@ by key and button, a step's detail and time, a failure and its rollback, export.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from textual.widgets import Button, Label
+from textual.widgets import Button, DataTable, Label
+from textual.widgets.data_table import ColumnKey
 
 from screens.app import make_app
 from screens.dialogs import ScriptScreen
+from screens.scenario import ScenarioPanel
 
 from .conftest import SIZE, panel, wait_for
 from .fake_data import STEPS
@@ -139,3 +143,27 @@ async def test_scenario_error_when_lab_is_down() -> None:
         await pilot.press("n")
         await wait_for(pilot, lambda: not p.busy and "next:exp1" in fake.calls)
         assert "lab is down" in str(p.query_one("#status", Label).render())
+
+
+async def test_step_titles_are_whole_from_the_first_frame(fake: FakeEngine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The title column is sized as the rows arrive, not on the table's next idle: a frame
+    drawn in between was cached with the titles cut to the header's width ("linu", "dock")
+    until a cell changed (issue 13)."""
+    widths: list[int] = []
+    loaded = ScenarioPanel._loaded
+
+    def spy(self: ScenarioPanel, *args: Any) -> None:
+        loaded(self, *args)  # then look, before anything else runs
+        table = self.query_one("#steps", DataTable)
+        widths.append(table.columns[ColumnKey("title")].get_render_width(table))
+
+    monkeypatch.setattr(ScenarioPanel, "_loaded", spy)
+    app = make_app(fake)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: bool(panel(app).steps))
+        longest = max(len(title) for _host, title, _why, _cmd in STEPS)
+        assert widths == [longest + 2]  # the title and the cell's padding
+        table = panel(app).query_one("#steps", DataTable)
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        assert width <= table.scrollable_content_region.width  # every column fits in 100 columns

@@ -60,6 +60,26 @@ def test_scenario_failure(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 
 
+def _scenarios_first_view(app):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.snap is not None)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: bool(app.query_one(ScenariosView).current.steps))  # type: ignore[union-attr]
+        # no pause: the first frame with the steps must show their whole titles
+
+    return run_before
+
+
+def test_scenarios_first_view_100(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(FakeEngine())
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_scenarios_first_view(app))
+
+
+def test_scenarios_first_view_160(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(FakeEngine())
+    assert snap_compare(app, terminal_size=(160, 45), run_before=_scenarios_first_view(app))
+
+
 def test_measure_after_ping(snap_compare) -> None:  # type: ignore[no-untyped-def]
     fake = _applied()
     app = make_app(fake)
