@@ -1,5 +1,6 @@
-"""Measure: ping / iperf between two containers, pingall, the path doctor, with
-live sparklines and a small history table for comparison."""
+"""Measure: ping / iperf between two containers, pingall, the path doctor. Ping and
+iperf draw a plot with axes and units while they run (screens/plots.py); the history
+table keeps every run, and Enter on a row shows its plot or doctor report again."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Select, Sparkline
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Select
 
 from workbench.api import EngineAPI
 from workbench.doctor import DoctorReport
 from workbench.inventory.model import Snapshot
 from workbench.measure.iperf_data import IperfInterval, IperfResult
 from workbench.measure.ping import PingReply, PingResult
+
+from .plots import MeasurePlot, PlotScreen, Series
 
 PING_COUNT = 10
 PING_INTERVAL = 0.2
@@ -111,10 +114,11 @@ class MeasureView(Vertical):
         self.engine = engine
         self.cancel: threading.Event | None = None
         self.running = ""
-        self.values: list[float] = []
+        self.series: Series | None = None  # the plot of the running (or last) ping / iperf
         self._names: tuple[str, ...] = ()
         self.clock = lambda: time.strftime("%H:%M:%S")  # history time stamps (tests pin it)
         self.reports: dict[str, DoctorReport] = {}  # history row key -> the doctor report it shows
+        self.plots: dict[str, Series] = {}  # history row key -> the ping / iperf plot it shows
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -140,7 +144,7 @@ class MeasureView(Vertical):
             yield Button("Doctor (d)", id="doctor", variant="warning")
             yield Button("Stop (x)", id="stop", variant="error", disabled=True)
         yield Label("pick two containers, then Ping, Iperf or Doctor", id="live-title")
-        yield Sparkline([], id="spark")
+        yield MeasurePlot(hint="ping: RTT over time · iperf: throughput per interval", id="plot")
         yield Label("", id="live-stats")
         with Horizontal(id="measure-bottom"):
             yield Log(id="measure-log", max_lines=500)
@@ -161,10 +165,12 @@ class MeasureView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
+        # every width given: DataTable sizes an auto-width column on its next idle, and a
+        # frame drawn before that stays cached, cut to the header's width, until a cell changes
         table.add_column("at", key="at", width=8)
         table.add_column("test", key="test", width=7)
-        table.add_column("path", key="path")
-        table.add_column("result", key="result")
+        table.add_column("path", key="path", width=16)
+        table.add_column("result", key="result", width=80)
         self.show(getattr(self.app, "snap", None))  # built on first open: start from what the app has
 
     # --- containers ---------------------------------------------------------
@@ -227,23 +233,20 @@ class MeasureView(Vertical):
             return
         self.running = what
         self.cancel = threading.Event()
-        self.values = []
-        self.query_one("#spark", Sparkline).data = []
         self.query_one("#stop", Button).disabled = False
         for bid in RUN_BUTTONS:
             self.query_one(f"#{bid}", Button).disabled = True
-        log = self.query_one("#measure-log", Log)
         if what == "ping" and pair:
-            self._title(f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})")
-            log.write_line(f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})")
+            title = f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})"
+            self._plot(Series("ping", title, span=(opts.ping_count - 1) * opts.ping_interval))
             self._ping(pair[0], pair[1], opts, self.cancel)
         elif what == "iperf" and pair:
-            self._title(f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})")
-            log.write_line(f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})")
+            title = f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})"
+            self._plot(Series("iperf", title, span=opts.iperf_seconds))
             self._iperf(pair[0], pair[1], opts, self.cancel)
         else:
             self._title("pingall: every container to every other")
-            log.write_line("pingall")
+            self.query_one("#measure-log", Log).write_line("pingall")
             self._pingall(self.cancel)
         self._stats("")
 
@@ -258,9 +261,17 @@ class MeasureView(Vertical):
     def _stats(self, text: str, style: str = "") -> None:
         self.query_one("#live-stats", Label).update(Text(text, style))
 
-    def _point(self, value: float) -> None:
-        self.values.append(value)
-        self.query_one("#spark", Sparkline).data = list(self.values[-200:])
+    def _plot(self, series: Series) -> None:
+        """A new run's plot, empty: its points arrive as the run goes."""
+        self.series = series
+        self._title(series.title)
+        self.query_one("#measure-log", Log).write_line(series.title)
+        self.query_one("#plot", MeasurePlot).show(series)
+
+    def _point(self, x: float, y: float | None) -> None:
+        if self.series is not None:
+            self.series.add(x, y)
+            self.query_one("#plot", MeasurePlot).refresh()
 
     def _doctor(self, src: str, dst: str) -> None:
         from .doctor import DoctorScreen
@@ -281,7 +292,11 @@ class MeasureView(Vertical):
 
     @on(DataTable.RowSelected, "#history")
     def _reopen(self, event: DataTable.RowSelected) -> None:
-        report = self.reports.get(str(event.row_key.value))
+        key = str(event.row_key.value)
+        if key in self.plots:
+            when = str(self.query_one("#history", DataTable).get_cell(key, "at"))
+            self.app.push_screen(PlotScreen(self.plots[key], f"at {when}"))
+        report = self.reports.get(key)
         if report is not None:
             from .doctor import DoctorScreen
 
@@ -291,7 +306,7 @@ class MeasureView(Vertical):
     @work(thread=True, group="measure")
     def _ping(self, src: str, dst: str, opts: Settings, cancel: threading.Event) -> None:
         def reply(r: PingReply) -> None:
-            self.app.call_from_thread(self._ping_reply, r)
+            self.app.call_from_thread(self._ping_reply, r, opts.ping_interval)
 
         try:
             res = self.engine.ping(
@@ -302,20 +317,15 @@ class MeasureView(Vertical):
             return
         self.app.call_from_thread(self._done, "ping", f"{src}→{dst}", ping_summary(res), cancel.is_set())
 
-    def _ping_reply(self, r: PingReply) -> None:
+    def _ping_reply(self, r: PingReply, interval: float) -> None:
         log = self.query_one("#measure-log", Log)
-        if r.rtt_ms is None:
-            log.write_line(f"  seq {r.seq}: no reply")
-            self._point(0.0)
-        else:
-            log.write_line(f"  seq {r.seq}: {r.rtt_ms:.3f} ms")
-            self._point(r.rtt_ms)
-        got = [v for v in self.values if v > 0]
+        log.write_line(f"  seq {r.seq}: " + ("no reply" if r.rtt_ms is None else f"{r.rtt_ms:.3f} ms"))
+        self._point((r.seq - 1) * interval, r.rtt_ms)
+        got, sent = (self.series.got, len(self.series.ys)) if self.series is not None else ([], 0)
         if got:
-            loss = 100.0 * (len(self.values) - len(got)) / len(self.values)
             self._stats(
                 f"rtt {fmt_ms(got[-1])} ms · min/avg/max {min(got):.2f}/{sum(got) / len(got):.2f}/"
-                f"{max(got):.2f} ms · loss {loss:.0f}%"
+                f"{max(got):.2f} ms · loss {100.0 * (sent - len(got)) / sent:.0f}%"
             )
 
     @work(thread=True, group="measure")
@@ -340,7 +350,9 @@ class MeasureView(Vertical):
         self.app.call_from_thread(self._done, "iperf", f"{src}→{dst}", iperf_summary(res), cancel.is_set())
 
     def _iperf_interval(self, iv: IperfInterval) -> None:
-        self._point(iv.bits_per_second)
+        if self.series is not None:
+            self.series.width = iv.end - iv.start
+        self._point((iv.start + iv.end) / 2, iv.bits_per_second)
         self.query_one("#measure-log", Log).write_line(
             f"  {iv.start:4.1f}-{iv.end:4.1f} s  {fmt_bps(iv.bits_per_second)}"
             + (f"  retr {iv.retransmits}" if iv.retransmits else "")
@@ -370,7 +382,6 @@ class MeasureView(Vertical):
 
     def _pingall_cell(self, src: str, dst: str, res: PingResult) -> None:
         reached = res.received > 0
-        self._point(res.avg_ms or 0.0)
         self.query_one("#measure-log", Log).write_line(
             f"  {src:>8} → {dst:<8} {'reply' if reached else 'no reply'}"
             + (f" {res.avg_ms:.2f} ms" if reached and res.avg_ms is not None else "")
@@ -388,7 +399,14 @@ class MeasureView(Vertical):
         note = " (stopped)" if cancelled else ""
         self._stats(summary + note, "bold green" if not cancelled else "yellow")
         self.query_one("#measure-log", Log).write_line(f"= {summary}{note}")
-        self._history(kind, path, Text(summary + note))
+        series = self.series if kind in ("ping", "iperf") else None
+        result = Text(summary + note)
+        if series is not None:
+            series.summary = summary + note
+            result.append(" (enter: plot)", "dim")
+        key = self._history(kind, path, result)
+        if series is not None:
+            self.plots[key] = series
 
     def _failed(self, kind: str, path: str, error: str) -> None:
         self._finish()

@@ -1,15 +1,19 @@
-"""Pilot tests of the Measure tab with the fake engine: ping, iperf and pingall with
-their sparkline, stats and history, Stop, errors, the settings row."""
+"""Pilot tests of the Measure tab with the fake engine: ping and iperf with their
+plots, stats and history (whose rows show the plot again), Stop, errors, the
+settings row. The pingall matrix: test_matrix.py."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Sparkline
+from rich.text import Text
+from textual.widgets import Button, Checkbox, DataTable, Input, Label
+from textual_plotext.plot import Plot
 
 from screens.app import ContainetApp, make_app
 from screens.measure import parse_settings
+from screens.plots import MeasurePlot, PlotScreen, Series, draw, throughput_unit
 
 from .conftest import SIZE, applied_all, measure_ready, wait_for
 from .fake_engine import FakeEngine
@@ -17,19 +21,37 @@ from .fake_engine import FakeEngine
 pytestmark = pytest.mark.asyncio
 
 
-async def test_ping_shows_replies_sparkline_stats_and_history(fake: FakeEngine) -> None:
+async def test_ping_plots_rtt_over_time_and_the_history_shows_it_again(fake: FakeEngine) -> None:
     applied_all(fake)
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         view = await measure_ready(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: not view.running and "ping:h1-a:h2-a" in fake.calls)
-        assert app.query_one("#spark", Sparkline).data == [0.61, 0.55, 0.0, 0.72]
+        series = view.series
+        assert series is not None and series.kind == "ping"
+        assert series.xs == pytest.approx([0.0, 0.2, 0.4, 0.6])  # when each probe went (count 10 × 0.2 s)
+        assert series.ys == [0.61, 0.55, None, 0.72]  # RTT in ms; None: no reply
+        assert series.span == pytest.approx(1.8)  # the x axis: the whole run as planned
+        assert app.query_one("#plot", MeasurePlot).series is series
         stats = str(app.query_one("#live-stats", Label).render())
         assert "3/4 replies" in stats and "loss 25%" in stats and "0.55/0.63/0.72" in stats
         table = app.query_one("#history", DataTable)
         assert table.row_count == 1
         assert "h1-a→h2-a" in str(table.get_row_at(0)[2])
+        assert "(enter: plot)" in str(table.get_row_at(0)[3])
+
+        await pilot.press("t")  # another run: the history keeps the first one's plot
+        await wait_for(pilot, lambda: not view.running and table.row_count == 2)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlotScreen))
+        shown = app.screen
+        assert isinstance(shown, PlotScreen) and shown.series is series
+        assert series.summary.startswith("3/4 replies")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PlotScreen))
 
 
 async def test_iperf_and_pingall_buttons(fake: FakeEngine) -> None:
@@ -39,7 +61,9 @@ async def test_iperf_and_pingall_buttons(fake: FakeEngine) -> None:
         view = await measure_ready(pilot, app)
         await pilot.click("#iperf")
         await wait_for(pilot, lambda: not view.running and "iperf:h1-a:h2-a" in fake.calls)
-        assert app.query_one("#spark", Sparkline).data == [1.2e9, 1.3e9, 1.25e9]
+        assert view.series is not None and view.series.kind == "iperf"
+        assert view.series.xs == [0.5, 1.5, 2.5]  # the middle of each 1 s interval
+        assert view.series.ys == [1.2e9, 1.3e9, 1.25e9]  # bit/s (the plot picks its unit)
         assert "Gbit/s" in str(app.query_one("#live-stats", Label).render())
         await pilot.click("#pingall")
         await wait_for(pilot, lambda: not view.running and "pingall" in fake.calls)
@@ -141,3 +165,16 @@ async def test_settings_the_engine_refuses_are_shown(fake: FakeEngine) -> None:
         await pilot.click("#iperf")
         await pilot.pause()
         assert not view.running and len(fake.calls) == seen
+
+
+async def test_plots_have_axes_and_units() -> None:
+    assert throughput_unit(1.3e9) == ("Gbit/s", 1e9) and throughput_unit(612e6) == ("Mbit/s", 1e6)
+    assert throughput_unit(0.0) == ("bit/s", 1.0)
+    ping = Series("ping", "ping a → b", span=0.6, xs=[0.0, 0.2, 0.4], ys=[0.5, None, 0.7])
+    iperf = Series("iperf", "iperf a → b", span=2.0, xs=[0.5, 1.5], ys=[612e6, 948e6])
+    for series, ylabel in ((ping, "RTT (ms)   x: no reply"), (iperf, "throughput (Mbit/s)")):
+        plt = Plot()
+        draw(plt, series)
+        plt.plotsize(60, 12)
+        text = Text.from_ansi(plt.build()).plain
+        assert ylabel in text and "time (s)" in text, text

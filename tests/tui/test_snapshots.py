@@ -96,6 +96,35 @@ def test_measure_after_ping(snap_compare) -> None:  # type: ignore[no-untyped-de
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
+def _measured(app, fake: FakeEngine, key: str, call: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        view.clock = lambda: "12:00:00"
+        await wait_for(pilot, lambda: len(view._names) == 2)
+        await pilot.press(key)
+        await wait_for(pilot, lambda: call in fake.calls and not view.running)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_ping_plot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """RTT (ms) over time (s) for 10 probes 0.2 s apart, the 6th lost (a red x at 0 ms)."""
+    fake = _applied()
+    fake.ping_rtts = (0.61, 0.55, 0.58, 0.83, 0.64, None, 0.52, 0.57, 1.12, 0.6)
+    app = make_app(fake)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_measured(app, fake, "p", "ping:h1-a:h2-a"))
+
+
+def test_iperf_plot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Throughput (Mbit/s) per 1 s interval over 3 s: bars of 612, 948 and 873."""
+    fake = _applied()
+    fake.iperf_bps = (612e6, 948e6, 873e6)
+    app = make_app(fake)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_measured(app, fake, "t", "iperf:h1-a:h2-a"))
+
+
 def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = make_app(FakeEngine())
 
