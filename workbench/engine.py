@@ -21,11 +21,11 @@ from . import actions, lab, labup
 from . import containers as dk
 from .active import ACTIVE, Active
 from .api import EngineAPI, Scenario
-from .errors import BadInput, NotReady, WorkbenchError
+from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
 from .inventory.model import Snapshot
-from .labup import LabReport, ScenarioCheck
+from .labreport import LabReport, recheck_scenario
 from .marks import RUN_DIR, check_container_name
 from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
@@ -138,32 +138,8 @@ class Engine(Probing):
         if active is None:
             return report
         plan = self.plan(active.scenario)
-
-        def label(i: int) -> str:
-            step = plan.steps[i]
-            return f"{i + 1}. {step.where}: {step.title}"
-
-        restored: list[int] = []
-        error = ""
         with self.context() as ctx:
-            held = plan.status(ctx)
-            last = max((i for i, ok in enumerate(held) if ok), default=-1)
-            holes = [i for i in range(last) if not held[i]]
-            if report.repairs and holes:
-                progress(f"scenario {plan.name}: re-applying {len(holes)} step(s) the fault broke")
-                try:
-                    plan.apply(ctx, on_event or _noop, upto=last + 1)
-                    restored = holes
-                except WorkbenchError as exc:
-                    error = str(exc)
-                held = plan.status(ctx)
-        check = ScenarioCheck(
-            plan.name,
-            len(plan.steps),
-            tuple(label(i) for i in restored),
-            tuple(label(i) for i, ok in enumerate(held) if not ok),
-            error,
-        )
+            check = recheck_scenario(plan, ctx, bool(report.repairs), progress, on_event or _noop)
         return replace(report, scenario=check)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:

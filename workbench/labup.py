@@ -28,7 +28,6 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyroute2 import IPRoute, netns
@@ -59,6 +58,7 @@ from .lab import (
     saved_host_count,
     saved_topology,
 )
+from .labreport import Fault, LabReport, Repair
 from .marks import RUN_DIR, netns_name
 from .ovs import (
     OvsPaths,
@@ -72,91 +72,6 @@ from .ovs import (
 )
 
 IFF_PROMISC = 0x100  # OVS turns it on for every device its userspace datapath has open
-
-
-@dataclass(frozen=True)
-class Fault:
-    """Something broken in the lab, and what `lab up` will do about it."""
-
-    host: str  # a host, "underlay" (the switch between hosts), or a stray namespace
-    kind: str  # underlay, stray, namespace, ovsdb, vswitchd, link, phy, address
-    broken: str  # what was found
-    plan: str  # what `lab up` does about it
-
-    def __str__(self) -> str:
-        return f"{self.host}: {self.broken}: {self.plan}"
-
-
-@dataclass(frozen=True)
-class Repair:
-    """One thing `lab up` repaired."""
-
-    host: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.host}: {self.what}"
-
-
-@dataclass(frozen=True)
-class ScenarioCheck:
-    """The applied scenario's steps, read again after `lab up` (steps as "N. host: title")."""
-
-    name: str
-    total: int
-    restored: tuple[str, ...] = ()  # re-applied: broken by the fault, below a step that held
-    pending: tuple[str, ...] = ()  # still not holding: `scenario apply` restores them
-    error: str = ""  # re-applying failed (and was rolled back)
-
-    def lines(self) -> list[str]:
-        out = []
-        if self.restored:
-            out.append(
-                f"scenario {self.name}: re-applied {len(self.restored)} step(s) the fault had broken "
-                f"({_numbers(self.restored)})"
-            )
-        if self.error:
-            out.append(f"scenario {self.name}: re-applying failed: {self.error}")
-        if self.pending:
-            out.append(
-                f"scenario {self.name}: {len(self.pending)} of {self.total} steps pending "
-                f"({_numbers(self.pending)}): run `containet scenario apply {self.name}`"
-            )
-        return out
-
-
-def _numbers(steps: tuple[str, ...]) -> str:
-    return ", ".join(s.split(".", 1)[0] for s in steps)
-
-
-@dataclass(frozen=True)
-class LabReport:
-    """What `lab up` found and did: the engine and the TUI show it."""
-
-    state: str  # the lab's health afterwards ("lab is up: host1, host2")
-    repairs: tuple[Repair, ...] = ()
-    built: bool = False  # built from nothing (it was down)
-    rebuilt: str = ""  # why the whole lab was rebuilt ("" when it was not)
-    topology: str = ""  # the tunnel topology, when this run changed it
-    scenario: ScenarioCheck | None = field(default=None)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.built or self.rebuilt or self.repairs or self.topology)
-
-    def text(self) -> str:
-        if self.rebuilt:
-            head = f"{self.state} (rebuilt: {self.rebuilt})"
-        elif self.repairs:
-            n = len(self.repairs)
-            head = f"{self.state} (repaired {n} thing{'s' if n > 1 else ''}; nothing healthy was touched)"
-        elif self.topology:
-            head = f"{self.state} (topology {self.topology})"
-        elif self.built:
-            head = self.state
-        else:
-            head = f"{self.state} (nothing changed)"
-        return "\n".join([head, *(self.scenario.lines() if self.scenario else [])])
 
 
 # --- what is broken -------------------------------------------------------------------
