@@ -183,9 +183,10 @@ class LabHealth:
             return f"lab is up: {', '.join(h.name for h in self.hosts)}"
         if self.down:
             return "lab is down"
-        broken = [h.name for h in self.hosts if not h.ok]
-        extra = f"; stray namespaces {', '.join(self.leftovers)}" if self.leftovers else ""
-        return f"lab is half-built (not healthy: {', '.join(broken) or 'underlay'}{extra})"
+        broken = [h.name for h in self.hosts if not h.ok] + ([] if self.underlay_ns else ["underlay"])
+        what = [f"not healthy: {', '.join(broken)}"] if broken else []
+        what += [f"stray namespaces {', '.join(self.leftovers)}"] if self.leftovers else []
+        return f"lab is half-built ({'; '.join(what)})"
 
 
 def _underlay_ok(host: Host) -> bool:

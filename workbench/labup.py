@@ -226,7 +226,7 @@ def _fix_host(fault: Fault, host: Host) -> Repair:
     if fault.kind == "vswitchd":
         start_daemons(host.place, paths, only=("ovs-vswitchd",))
         return Repair(
-            host.name, "restarted ovs-vswitchd: its bridges, ports and tunnels came back from the database"
+            host.name, "restarted ovs-vswitchd: it rebuilt the bridges, ports and tunnels of its database"
         )
     if fault.kind == "link":
         attach_host(Place.named(UNDERLAY_NS), host)
@@ -243,7 +243,10 @@ def _fix_host(fault: Fault, host: Host) -> Repair:
                 ovs.del_port(NIC, PHY_BRIDGE)
             ovs.add_bridge(PHY_BRIDGE, datapath_type=host.datapath)
             ovs.add_port(PHY_BRIDGE, NIC)
-        what = f"port {NIC} re-opened" if reopen else f"port {NIC} added"
+        if reopen:
+            what = f"port {NIC} re-opened"
+        else:
+            what = "re-created, port " + NIC if "missing" in fault.broken else f"port {NIC} added"
         return Repair(host.name, f"OVS bridge {PHY_BRIDGE}: {what}")
     if fault.kind == "address":
         host.place.call(wait_for_link, PHY_BRIDGE)
