@@ -25,7 +25,7 @@ from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
 from .inventory.model import Snapshot
-from .labreport import LabReport, recheck_scenario
+from .labreport import Fault, LabReport, recheck_scenario
 from .marks import RUN_DIR, check_container_name
 from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
@@ -130,6 +130,12 @@ class Engine(Probing):
             return self._recheck_scenario(report, progress, on_event)
 
         return labup.up(self.count, progress, topology, on_wait=self.on_wait or progress, after=after)
+
+    def lab_faults(self) -> list[Fault]:
+        """What `lab up` would repair now, and how (none: healthy, down, or real mode)."""
+        if self.mode != "lab" or lab.health(self.count).down:
+            return []
+        return labup.diagnose(self.count)
 
     def _recheck_scenario(
         self, report: LabReport, progress: Callable[[str], None], on_event: Listener | None

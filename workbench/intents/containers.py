@@ -119,9 +119,9 @@ def _start_again(ctx: Context, row: dk.ContainerRow) -> dk.ContainerRow | None:
 
 
 def _open_in_ovs(ipr: Any, name: str) -> bool:
-    """OVS's datapath has this device open: it turns promiscuous mode on for every
-    device it opens. A device made again under the same name (a container's new veth)
-    is not open until its port is deleted and added again."""
+    """OVS's userspace datapath has this device open: it turns promiscuous mode on
+    for every device it opens. A device made again under the same name (a
+    container's new veth) is not open until its port is deleted and added again."""
     return bool(ipr.link("get", ifname=name)[0]["flags"] & IFF_PROMISC)
 
 
@@ -247,7 +247,8 @@ class Plumb(Intent):
                 return False
             if one((ovs.row("Port", self.veth) or {}).get("tag")) != self.vlan:
                 return False
-            if not ctx.netlink(place, _open_in_ovs, self.veth):
+            netdev = ctx.host(self.host).datapath == "netdev"  # the kernel datapath shows no flag
+            if netdev and not ctx.netlink(place, _open_in_ovs, self.veth):
                 return False
         elif hrow.master != self.attach.bridge:
             return False
