@@ -40,6 +40,7 @@ class Repair:
 
     host: str
     what: str
+    rebuilt: bool = False  # the host could not be repaired: it was built again from nothing
 
     def __str__(self) -> str:
         return f"{self.host}: {self.what}"
@@ -104,7 +105,9 @@ class LabReport:
             head = f"{self.state} (rebuilt: {self.rebuilt})"
         elif self.repairs:
             n = len(self.repairs)
-            head = f"{self.state} (repaired {n} thing{'s' if n > 1 else ''}; nothing healthy was touched)"
+            rebuilt = [r.host for r in self.repairs if r.rebuilt]
+            rest = f"{', '.join(rebuilt)} rebuilt from nothing" if rebuilt else "nothing healthy was touched"
+            head = f"{self.state} (repaired {n} thing{'s' if n > 1 else ''}; {rest})"
         elif self.topology:
             head = f"{self.state} (topology {self.topology})"
         elif self.built:

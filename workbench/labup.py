@@ -36,6 +36,7 @@ from . import links
 from .errors import NotReady, WorkbenchError
 from .host import Host, Place
 from .lab import (
+    MAX_HOSTS,
     NIC,
     PHY_BRIDGE,
     REGISTRY,
@@ -69,6 +70,7 @@ from .ovs import (
     select,
     start_daemons,
     stop_daemons,
+    stop_pid,
 )
 
 IFF_PROMISC = 0x100  # OVS turns it on for every device its userspace datapath has open
@@ -147,7 +149,13 @@ def host_faults(host: Host) -> list[Fault]:
             Fault(host.name, "link", f"its underlay link ({link}) is detached or down", "attach it, up")
         )
     if server:
-        tables = select(host.ovs_db, ["Bridge", "Port"])
+        try:
+            tables = select(host.ovs_db, ["Bridge", "Port"])
+        except WorkbenchError:  # running, but not answering (stopped, hung)
+            return [
+                *out,
+                Fault(host.name, "ovsdb", "ovsdb-server does not answer", "restart it on its database"),
+            ]
         port_names = {r["_uuid"]: r["name"] for r in tables["Port"]}
         bridge = next((b for b in tables["Bridge"] if b["name"] == PHY_BRIDGE), None)
         ports = set() if bridge is None else {port_names.get(u) for u in _uuid_list(bridge.get("ports"))}
@@ -184,10 +192,10 @@ def diagnose(count: int | None = None) -> list[Fault]:
 
 
 # --- repairs --------------------------------------------------------------------------
-def _fix_underlay(fault: Fault, hosts: list[Host]) -> Repair:
+def _fix_underlay(fault: Fault) -> Repair:
     if fault.kind == "stray":
         host = fault.host.removeprefix(netns_name(""))
-        if host in host_names(8):  # a host of a bigger lab: its OVS daemons go first
+        if host in host_names(MAX_HOSTS):  # a host of a bigger lab: its OVS daemons go first
             stop_daemons(OvsPaths(RUN_DIR / host))
             shutil.rmtree(RUN_DIR / host, ignore_errors=True)
         delete_ns(fault.host)
@@ -196,8 +204,10 @@ def _fix_underlay(fault: Fault, hosts: list[Host]) -> Repair:
     ul = create_ns(UNDERLAY_NS)
     ul.netlink(links.add_bridge, UNDERLAY_BRIDGE)
     ul.netlink(links.set_up, UNDERLAY_BRIDGE)
-    what = f"namespace {UNDERLAY_NS} created again" if missing else f"bridge {UNDERLAY_BRIDGE}"
-    return Repair("underlay", f"{what} with bridge {UNDERLAY_BRIDGE}, up" if missing else f"{what} up again")
+    if missing:
+        return Repair("underlay", f"namespace {UNDERLAY_NS} created again with bridge {UNDERLAY_BRIDGE}, up")
+    again = "re-created, up" if "missing" in fault.broken else "up again"
+    return Repair("underlay", f"bridge {UNDERLAY_BRIDGE} {again}")
 
 
 def _fix_host(fault: Fault, host: Host) -> Repair:
@@ -215,6 +225,9 @@ def _fix_host(fault: Fault, host: Host) -> Repair:
         create_ns(host.netns)
         return Repair(host.name, f"created namespace {host.netns} again (it was gone, and all inside it)")
     if fault.kind == "ovsdb":
+        hung = read_pid(paths.pidfile("ovsdb-server"))
+        if hung:
+            stop_pid(hung)
         switch_alive = read_pid(paths.pidfile("ovs-vswitchd")) is not None
         done = start_daemons(host.place, paths, only=("ovsdb-server",))
         which = "a new" if "created conf.db" in done else "its"
@@ -290,7 +303,7 @@ def _rebuild_host(host: Host, why: str, progress: Progress) -> Repair:
     attach_host(Place.named(UNDERLAY_NS), host)
     build_host(host, progress)
     repair = Repair(
-        host.name, f"rebuilt from nothing ({why}): its containers need `containet scenario apply`"
+        host.name, f"rebuilt from nothing ({why}): the scenario's steps there need applying", True
     )
     progress(str(repair))
     return repair
@@ -302,7 +315,7 @@ def repair(hosts: list[Host], progress: Progress = _quiet) -> list[Repair]:
         faults = underlay_faults(hosts)
         if not faults:
             break
-        done.append(_fix_underlay(faults[0], hosts))
+        done.append(_fix_underlay(faults[0]))
         progress(str(done[-1]))
     for host in hosts:
         done += _repair_host(host, progress)

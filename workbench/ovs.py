@@ -182,20 +182,22 @@ def stop_pid(pid: int, timeout: float = 5.0, *, cleanup: bool = True) -> None:
 
 
 def kill_pids(pids: list[int], timeout: float = 5.0) -> None:
+    """SIGTERM (and SIGCONT: a stopped process handles it too), SIGKILL for those
+    still alive after `timeout`; returns once they are gone (or 2 s after that)."""
     for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        for sig in (signal.SIGTERM, signal.SIGCONT):
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
         time.sleep(0.05)
     for pid in pids:
         if pid_alive(pid):
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.02)
 
 
 def pids_using(run_dir: Path) -> list[int]:

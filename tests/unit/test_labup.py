@@ -25,6 +25,8 @@ def test_report_says_what_changed() -> None:
     assert repaired.text() == f"{up} (repaired 2 things; nothing healthy was touched)"
     assert [str(r) for r in fixes] == ["host1: restarted ovs-vswitchd", "underlay: bridge ul0 up again"]
     assert "rebuilt: it had 3 host(s)" in LabReport(up, rebuilt="it had 3 host(s)").text()
+    one_host = (Repair("host2", "rebuilt from nothing (...)", rebuilt=True), *fixes)
+    assert LabReport(up, one_host).text() == f"{up} (repaired 3 things; host2 rebuilt from nothing)"
     assert str(Fault("host2", "vswitchd", "ovs-vswitchd is not running", "restart it")) == (
         "host2: ovs-vswitchd is not running: restart it"
     )
