@@ -315,9 +315,10 @@ def _doctor(engine: Engine, args: argparse.Namespace) -> int:
 
 def _measure(engine: Engine, args: argparse.Namespace) -> int:
     """ping / iperf / pingall: live lines as they come (not with --json); Ctrl-C prints the partial result."""
-    from .measure import iperf_data, pingall
+    from .measure import iperf_data
     from .measure import ping as pg
     from .measure.cancel import interruptible
+    from .measure.matrix import format_matrix
 
     quiet = args.json
     if args.cmd == "ping":
@@ -360,7 +361,7 @@ def _measure(engine: Engine, args: argparse.Namespace) -> int:
             count=args.count, timeout=args.timeout, workers=args.workers, cancel=cancel
         )
     )
-    print(json.dumps(matrix.to_dict(), indent=2) if quiet else pingall.format_matrix(matrix))
+    print(json.dumps(matrix.to_dict(), indent=2) if quiet else format_matrix(matrix))
     return 0 if matrix.all_passed else 1
 
 

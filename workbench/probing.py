@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +25,8 @@ from .host import Host, Place
 from .inventory.model import Snapshot
 from .measure.iperf import IperfInterval, IperfOptions, IperfResult, run_iperf
 from .measure.ping import PingOptions, PingReply, PingResult, Target, ping_from
-from .measure.pingall import Member, PingallResult, expectations, run_pingall
+from .measure.pingall import Member, PingallResult, Verdict, expectations, run_pingall
+from .rstp import read_tree
 from .setup import Setup, load_tunrc
 from .steps import Listener, Plan
 from .topology.model import Topology
@@ -159,7 +161,7 @@ class Probing:
         ]
         active = Active.load(self.active_path)
         expect = self.plan(active.scenario).expect if active else {}
-        return run_pingall(
+        result = run_pingall(
             members,
             expected=expectations(expect, members),
             scenario=active.scenario if active else None,
@@ -168,6 +170,11 @@ class Probing:
             on_result=on_result,
             cancel=cancel,
         )
+        if any(result.verdict(s, d) == Verdict.UNEXPECTED_FAILURE for s, d in result.pairs):
+            tree = read_tree(self.hosts())  # still converging, or a broken pair?
+            if tree is not None and not tree.converged:
+                result = replace(result, converging=tree.describe())
+        return result
 
     # --- doctor ---
     # Walk the path between two containers hop by hop (workbench.doctor reads the facts
@@ -249,5 +256,3 @@ class Probing:
         bridges = {h.name: setup.rc(h.name).ovs_bridge for h in setup.hosts}
         intents = (s.intent for s in plan.steps)
         return expected_from(active.scenario, setup.rc(setup.hosts[0].name).subnet, bridges, intents)
-
-

@@ -12,7 +12,8 @@ agreement or its forward-delay timer), a port with no status yet (just added, no
 seen by ovs-vswitchd). The tree has *converged* when every bridge has RSTP on, every
 port that should take part is stable, and all bridges agree on one root.
 
-Pure: the readers hand in rows (from an ovsdbapp client or `ovs.select`).
+Pure but for `read_tree`: the readers hand in rows (from an ovsdbapp client or
+`ovs.select`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .ovs import uuids
+from .errors import WorkbenchError
+from .host import Host
+from .ovs import select, uuids
 
 #: roles in which a Discarding port is blocked on purpose (the tree's redundant links)
 BLOCKED_ROLES = frozenset({"Alternate", "Backup", "Disabled"})
@@ -149,3 +152,17 @@ def tree_state(readings: Sequence[tuple[str, str, Iterable[Row], Iterable[Row]]]
 def rstp_bridges(bridge_rows: Iterable[Row]) -> list[str]:
     """The names of the bridges with RSTP turned on."""
     return sorted(str(r["name"]) for r in bridge_rows if r.get("rstp_enable"))
+
+
+def read_tree(hosts: Sequence[Host]) -> TreeState | None:
+    """The tree over every bridge with RSTP on, on these hosts (one `select` each, 2 s at
+    most); None when no bridge runs RSTP. A host that cannot be read is left out."""
+    readings = []
+    for host in hosts:
+        try:
+            rows = select(host.ovs_db, ["Bridge", "Port"], timeout=2.0)
+        except WorkbenchError:
+            continue
+        for bridge in rstp_bridges(rows["Bridge"]):
+            readings.append((host.name, bridge, rows["Bridge"], rows["Port"]))
+    return tree_state(readings) if readings else None

@@ -12,13 +12,14 @@ from workbench.host import Place
 from workbench.measure import iperf_data as d
 from workbench.measure import ping as pg
 from workbench.measure.iperf import IperfOptions, partial_figures
+from workbench.measure.matrix import format_matrix
 from workbench.measure.ping import PingOptions, PingReply, Target, make_result
 from workbench.measure.pingall import (
     WORKER_SOURCES,
     Member,
     PingallResult,
+    Verdict,
     expectations,
-    format_matrix,
     share_out,
 )
 from workbench.measure.stats import human_bps, loss_pct, median, parse_rate, rtt_summary, spread_pct
@@ -305,10 +306,20 @@ def test_pingall_result_pass_fail_and_matrix() -> None:
     assert res.passed("b", "c")  # no expectation: reachable passes
     assert not res.passed("c", "b")  # no expectation, unreachable
     assert not res.all_passed
+    assert res.verdict("a", "c") == Verdict.ISOLATED and res.verdict("c", "b") == Verdict.UNEXPECTED_FAILURE
     text = format_matrix(res)
-    assert "1 not as expected: c->b" in text
-    assert "lost ok" in text and "0.50ms ok" in text and "lost FAIL" in text
+    assert "3 containers, 6 pairs, 3 reachable, 1 not as expected" in text
+    assert "  c -> b: no reply, should reach (0 of 1 probes answered)" in text
+    assert "X no reply, should reach" in text  # the legend
     doc = res.to_dict()
     assert doc["all_passed"] is False and len(doc["cells"]) == 6
+    assert doc["counts"] == {
+        "reach": 3,
+        "isolated": 2,
+        "unexpected-reach": 0,
+        "unexpected-failure": 1,
+        "unmeasured": 0,
+    }
+    assert doc["lost_probes"] == 1 and doc["silent_probes_isolated"] == 2  # c->b; a<->c
     partial = PingallResult(names, {}, {}, None)
     assert not partial.passed("a", "b") and "?" in format_matrix(partial)
