@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from workbench.doctor.collect import route_lookup_text
 from workbench.doctor.facts import (
     DoctorFacts,
     EndFacts,
@@ -405,3 +406,13 @@ def test_path_mtu_search_helpers() -> None:
 
 def test_statuses_are_the_three_words() -> None:
     assert (Status.OK, Status.FAIL, Status.WARN) == ("ok", "fail", "warn")
+
+
+def test_underlay_route_on_link_has_no_gateway() -> None:
+    """OVS prints `gateway ::` for an on-link route: the doctor says on-link instead."""
+    assert route_lookup_text("src 10.0.0.3\ngateway ::\ndev br-phy\n") == "dev br-phy src 10.0.0.3 (on-link)"
+    assert route_lookup_text("src 10.0.0.3\ndev br-phy\n") == "dev br-phy src 10.0.0.3 (on-link)"
+    assert route_lookup_text("src 10.0.0.3\ngateway 10.0.0.1\ndev br-phy\n") == (
+        "via 10.0.0.1 dev br-phy src 10.0.0.3"
+    )
+    assert route_lookup_text("Not found\n") == "Not found"

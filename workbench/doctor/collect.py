@@ -118,7 +118,7 @@ def host_facts(host: Host, peer: Host | None, probe: bool) -> HostFacts:
     if peer is not None and facts.ovs_ok:
         try:
             out = appctl(host, "ovs/route/lookup", peer.underlay_ip)
-            facts = replace(facts, underlay_route=" ".join(out.split()))
+            facts = replace(facts, underlay_route=route_lookup_text(out))
         except WorkbenchError as exc:
             facts = replace(facts, underlay_route_error=str(exc))
         if probe:
@@ -126,6 +126,23 @@ def host_facts(host: Host, peer: Host | None, probe: bool) -> HostFacts:
                 facts, underlay_ping=ping_probe(host.place, host.name, peer.underlay_ip, 56, False)
             )
     return facts
+
+
+#: what `ovs/route/lookup` prints as the gateway of an on-link route
+NO_GATEWAY = {"::", "0.0.0.0", ""}
+
+
+def route_lookup_text(out: str) -> str:
+    """`ovs-appctl ovs/route/lookup` ("src 10.0.0.3 / gateway :: / dev br-phy", a line
+    each) as one line in `ip route` words: "dev br-phy src 10.0.0.3 (on-link)" when
+    the route has no gateway (OVS prints `::` for it), "via GW dev ... src ..." else."""
+    words = out.split()
+    fields = dict(zip(words[::2], words[1::2], strict=False))
+    if not {"src", "dev"} <= fields.keys():
+        return " ".join(words)  # a format we do not know: as OVS printed it
+    gateway = fields.get("gateway", "")
+    via = f"via {gateway} " if gateway not in NO_GATEWAY else ""
+    return f"{via}dev {fields['dev']} src {fields['src']}" + (" (on-link)" if not via else "")
 
 
 def ping_probe(place: Place, src: str, ip: str, size: int, df: bool, count: int = 2) -> ProbeFact:
