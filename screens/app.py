@@ -1,7 +1,8 @@
 """`containet-tui`: the Textual face of the workbench.
 
     make_app(engine)  builds the app around an engine (tests inject a fake one)
-    main()            parses --serve/--host/--port/--real and runs it
+    main()            parses --serve/--host/--port/--real and runs it (session.run: how
+                      the process ends when its browser tab or terminal closes, or on SIGTERM)
 
 Engine work runs in thread workers; live changes arrive from the engine's
 watcher as messages, are coalesced, and only the affected part is re-read.
@@ -42,6 +43,8 @@ if TYPE_CHECKING:  # built on first open (start-up time): imported there
 
 #: a burst of changes within this window is re-collected once
 COALESCE = 0.1
+#: how long the app waits for its watcher's threads when it ends (they are daemons)
+WATCHER_STOP = 1.0
 
 
 class ContainetApp(AppActions):
@@ -129,8 +132,14 @@ class ContainetApp(AppActions):
         return self._views.get("scenarios")  # type: ignore[return-value]
 
     def on_unmount(self) -> None:
+        """The app ends: a running measurement is cancelled (its worker then returns
+        within a fraction of a second and ends its child processes), the watcher's
+        threads are stopped."""
+        cancel = getattr(self.measure_view, "cancel", None)  # set while a measurement runs
+        if cancel is not None:
+            cancel.set()
         if self.watcher is not None:
-            self.watcher.stop()
+            self.watcher.stop(timeout=WATCHER_STOP)
             self.watcher = None
 
     @property
@@ -289,11 +298,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from workbench.engine import Engine
 
+    from .session import run
+
     engine = Engine(
         "real" if args.real else "lab", tunrc_dir=args.tunrc_dir, mtu=args.mtu, real_host=args.real_host
     )
-    make_app(engine).run()
-    return 0
+    # ends when its browser tab or terminal closes, or on SIGTERM: see session.py
+    return run(make_app(engine))
 
 
 if __name__ == "__main__":
