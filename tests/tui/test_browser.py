@@ -3,7 +3,10 @@ Chromium loads the page, the app starts in the browser's terminal and draws
 its title. Needs the Debian `chromium` package (apt-get install -y chromium).
 
 The terminal draws on a canvas, so the test reads what the page received over
-its websocket through the DevTools protocol, and takes a screenshot too."""
+its websocket through the DevTools protocol, and takes a screenshot too.
+
+Closing the tab ends the app process textual-serve started for it, within a few
+seconds and without spinning (screens/session.py says why it did not)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +40,10 @@ CHROME_FLAGS = [
     "--remote-debugging-port=0",
     "--window-size=1280,800",
 ]
+#: after the tab closed, its app is gone within this many seconds ...
+CLOSE_WINDOW = 5.0
+#: ... having used less than this share of one core on average meanwhile
+MAX_CORE_SHARE = 0.5
 
 
 def _free_port() -> int:
@@ -103,6 +112,161 @@ async def _browse(devtools_port: int, url: str, shot: Path, timeout: float = 30.
                     shot.write_bytes(base64.b64decode(data["result"]["data"]))
                     break
         return bytes(received)
+
+
+async def _open_then_close(
+    devtools_port: int, url: str, drawn: Callable[[], None], timeout: float = 30.0
+) -> None:
+    """Open url in a new tab, wait until the app drew its title, call drawn(), close the tab."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"http://127.0.0.1:{devtools_port}/json/new?about:blank") as resp:
+            target = await resp.json(content_type=None)
+        received = bytearray()
+        async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            ids = iter(range(1, 10_000))
+
+            async def call(method: str, **params: object) -> None:
+                await ws.send_str(json.dumps({"id": next(ids), "method": method, "params": params}))
+
+            await call("Network.enable")
+            await call("Page.navigate", url=url)
+            deadline = time.monotonic() + timeout
+            while b"containet" not in received:
+                assert time.monotonic() < deadline, f"the app drew no title: {bytes(received[-300:])!r}"
+                try:
+                    msg = await ws.receive(timeout=1.0)
+                except TimeoutError:
+                    continue
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                data = json.loads(msg.data)
+                if data.get("method") == "Network.webSocketFrameReceived":
+                    frame = data["params"]["response"]
+                    payload = frame["payloadData"]
+                    received += base64.b64decode(payload) if frame.get("opcode") == 2 else payload.encode()
+            await asyncio.sleep(1.0)  # its watchers connect, the inventory fills in
+            drawn()
+            await call("Page.close")
+
+
+@contextmanager
+def _served_in_chromium() -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """`containet-tui --serve` on a free loopback port and a headless Chromium with a
+    fresh profile; yields (the server, its URL, Chromium's DevTools port). Both are
+    stopped after."""
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium")
+    port = _free_port()
+    env = dict(os.environ, CONTAINET_INSTANCE=os.environ.get("CONTAINET_INSTANCE", "test"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "screens.app", "--serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    profile = tempfile.mkdtemp(prefix="containet-chromium-")
+    browser = None
+    try:
+        _wait_port(port, 20)
+        browser = subprocess.Popen(
+            [CHROMIUM, *CHROME_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        active = Path(profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 20
+        while not (active.exists() and active.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield server, f"http://127.0.0.1:{port}/", int(active.read_text().split()[0])
+    finally:
+        if browser is not None:
+            _stop(browser)
+        _stop(server)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below pid (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != b"Z":
+                parents.setdefault(int(fields[1]), []).append(int(entry))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b"(gone)"
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == b"Z":
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _closing_the_tab_ends_its_app() -> None:
+    with _served_in_chromium() as (server, url, devtools_port):
+        session: list[int] = []
+
+        def drawn() -> None:
+            session.extend(_descendants(server.pid))  # the tab's app: `sh -c python -m screens.app`
+
+        asyncio.run(_open_then_close(devtools_port, url, drawn))
+        closed = time.monotonic()
+        assert any(b"screens.app" in _cmdline(p) for p in session), session
+        start = {p: _cpu_seconds(p) or 0.0 for p in session}
+        last = dict(start)
+        alive = list(session)
+        while alive and time.monotonic() - closed < CLOSE_WINDOW:
+            time.sleep(0.05)
+            for p in list(alive):
+                now = _cpu_seconds(p)
+                if now is None:
+                    alive.remove(p)
+                else:
+                    last[p] = now
+        used = sum(last[p] - start[p] for p in session)
+        left = {p: _cmdline(p) for p in alive}
+        assert not left, f"still running {CLOSE_WINDOW:g} s after the tab closed: {left}"
+        assert used / CLOSE_WINDOW < MAX_CORE_SHARE, f"the app used {used:.2f} s of CPU on its way out"
+        assert server.poll() is None  # the server serves on
+        assert not _descendants(server.pid)
+
+
+@pytest.mark.timeout(90)
+def test_closing_the_tab_ends_its_app() -> None:
+    """Whatever lab the test instance has (none: the app says "lab is down")."""
+    _closing_the_tab_ends_its_app()
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(180)
+def test_closing_the_tab_ends_its_app_on_a_live_lab(engine: object) -> None:
+    """The lab up: every watcher (docker events, netlink, OVSDB) connected when the tab closes."""
+    _closing_the_tab_ends_its_app()
 
 
 @pytest.mark.timeout(90)
