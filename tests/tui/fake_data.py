@@ -118,27 +118,34 @@ def host_view(
     )
 
 
-def containers() -> tuple[Container, ...]:
-    """h1-a on host1 and h2-a on host2, running, on docker0."""
+def containers(per_host: int = 1, vlans: bool = False) -> tuple[Container, ...]:
+    """h1-a on host1 and h2-a on host2, running, on docker0; with `per_host` > 1 also
+    h1-b, h1-c ... and h2-b ... (host1's on even addresses from .100, host2's on odd ones
+    from .101, as in the lab). With `vlans` (exp3) the a, c, e ... containers are on
+    VLAN 10, the b, d, f ... ones on VLAN 20."""
     out = []
     for n, host in ((1, "host1"), (2, "host2")):
-        name = f"h{n}-a"
-        eth0 = Iface("eth0", "veth", "UP", 1450, "02:00:00:00:00:0" + str(n), (f"172.15.42.{99 + n}/24",))
-        out.append(
-            Container(
-                name=name,
-                host=host,
-                docker_name=f"cn-{name}",
-                id=f"abcdef00000{n}",
-                status="running",
-                pid=1000 + n,
-                interfaces=(Iface("lo", "", "UNKNOWN", 65536, "", ("127.0.0.1/8",)), eth0),
-                gateway="172.15.42.1",
-                host_veth=f"cn-{name}",
-                attached_to="docker0",
-                ours=True,
+        for k in range(per_host):
+            name = f"h{n}-{chr(ord('a') + k)}"
+            mac = f"02:00:00:00:{k:02x}:0{n}" if k else f"02:00:00:00:00:0{n}"
+            ip = f"172.15.42.{99 + n + 2 * k}/24"
+            eth0 = Iface("eth0", "veth", "UP", 1450, mac, (ip,))
+            out.append(
+                Container(
+                    name=name,
+                    host=host,
+                    docker_name=f"cn-{name}",
+                    id=f"abcdef00{k:02x}0{n}",
+                    status="running",
+                    pid=1000 + n + 10 * k,
+                    interfaces=(Iface("lo", "", "UNKNOWN", 65536, "", ("127.0.0.1/8",)), eth0),
+                    gateway="172.15.42.1",
+                    host_veth=f"cn-{name}",
+                    attached_to="docker0",
+                    vlan=(20 if k % 2 else 10) if vlans else None,
+                    ours=True,
+                )
             )
-        )
     return tuple(out)
 
 

@@ -87,6 +87,11 @@ class FakeEngine:
     doctor_error: str | None = None
     doctor_delay: float = 0.0
     last: dict[str, dict[str, object]] = field(default_factory=dict)  # the options of the last run of each
+    per_host: int = 1  # containers per host once the scenario runs them: h1-a (h1-b ...), h2-a ...
+    #: the failure switch: pairs whose reachability is the opposite of what the scenario
+    #: expects (an unexpected failure, or across exp3's VLANs an unexpected reach)
+    pingall_flip: frozenset[tuple[str, str]] = frozenset()
+    pingall_gate: threading.Semaphore | None = None  # each pingall cell waits for a permit
     scenarios: dict[str, FakeScenario] = field(default_factory=fake_data.scenarios)
 
     # --- lab ---------------------------------------------------------------------
@@ -132,7 +137,11 @@ class FakeEngine:
     def containers(self) -> tuple[Container, ...]:
         if not self._containers_up() or not self.lab_up_state:
             return ()
-        return fake_data.containers()
+        return fake_data.containers(self.per_host, vlans=self._is_active("exp3"))
+
+    def _is_active(self, name: str) -> bool:
+        active = self.active()
+        return active is not None and active.scenario == name
 
     def snapshot(self) -> Snapshot:
         self.calls.append("snapshot")
@@ -358,18 +367,39 @@ class FakeEngine:
         on_result: Callable[[str, str, PingResult], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> PingallResult:
+        """Every pair, row by row, against the active scenario: exp3 expects only the
+        same VLAN to reach, the others everyone. The network does what is expected except
+        for `pingall_flip`; a pair with no reply was probed twice (one retry)."""
         self.calls.append("pingall")
-        names = tuple(c.name for c in self.containers()) or ("h1-a", "h2-a")
-        cells = {}
-        for s in names:
-            for d in names:
-                if s == d:
-                    continue
-                res = fake_data.ping_result(s, d, [PingReply(1, 0.5)], dst_ip="x")
-                cells[(s, d)] = res
-                if on_result:
-                    on_result(s, d, res)
-        return PingallResult(names, cells, {k: True for k in cells}, "exp1")
+        self.last["pingall"] = {"count": count, "timeout": timeout}
+        if self.measure_error:
+            raise NotReady(self.measure_error)
+        running = self.containers()
+        names = tuple(c.name for c in running) or ("h1-a", "h2-a")
+        vlan = {c.name: c.vlan for c in running}
+        active = self.active()
+        expected = {
+            (s, d): vlan.get(s) == vlan.get(d) if self._is_active("exp3") else True
+            for s in names
+            for d in names
+            if s != d
+        }
+        cells: dict[tuple[str, str], PingResult] = {}
+        for (s, d), want in expected.items():
+            if self.pingall_gate is not None:
+                while not self.pingall_gate.acquire(timeout=0.01):
+                    if cancel is not None and cancel.is_set():
+                        break
+            if cancel is not None and cancel.is_set():
+                break
+            reach = want != ((s, d) in self.pingall_flip)
+            rtt = 0.4 + 0.01 * (len(cells) % 7)  # deterministic, a little spread
+            replies = [PingReply(1, rtt)] if reach else [PingReply(1, None), PingReply(2, None)]
+            res = fake_data.ping_result(s, d, replies, dst_ip="x")
+            cells[(s, d)] = res
+            if on_result:
+                on_result(s, d, res)
+        return PingallResult(names, cells, expected, active.scenario if active else None, count=count)
 
     # --- doctor ---------------------------------------------------------------------------
     def doctor(
