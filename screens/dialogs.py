@@ -1,4 +1,4 @@
-"""Modal screens: help, exported script."""
+"""Modal screens: help, exported script, what to do with a pair of the pingall matrix."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Button, Label, Static
 
 ABOUT = (
     "containet builds container networks step by step on two emulated hosts: docker containers "
@@ -60,3 +60,38 @@ class ScriptScreen(ModalScreen[None]):
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(None)
+
+
+class PairScreen(ModalScreen[str | None]):
+    """A pair picked in the pingall matrix: ping, iperf or doctor it (dismisses with
+    "ping", "iperf", "doctor", or None)."""
+
+    BINDINGS = [
+        Binding("p", "pick('ping')", "Ping"),
+        Binding("t", "pick('iperf')", "Iperf"),
+        Binding("d", "pick('doctor')", "Doctor"),
+        Binding("escape,q", "pick('')", "Close"),
+    ]
+
+    def __init__(self, src: str, dst: str, detail: Text) -> None:
+        super().__init__()
+        self.src = src
+        self.dst = dst
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="pair-box"):
+            yield Label(Text(f"{self.src} → {self.dst}", "bold"))
+            yield Label(self.detail, classes="about")
+            with Horizontal(classes="buttons"):
+                yield Button("Ping (p)", id="pair-ping", variant="primary")
+                yield Button("Iperf (t)", id="pair-iperf", variant="success")
+                yield Button("Doctor (d)", id="pair-doctor", variant="warning")
+                yield Button("Cancel (esc)", id="pair-cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_pick((event.button.id or "").removeprefix("pair-").replace("cancel", ""))
+
+    def action_pick(self, what: str) -> None:
+        self.dismiss(what or None)

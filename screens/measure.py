@@ -1,6 +1,8 @@
 """Measure: ping / iperf between two containers, pingall, the path doctor. Ping and
-iperf draw a plot with axes and units while they run (screens/plots.py); the history
-table keeps every run, and Enter on a row shows its plot or doctor report again."""
+iperf draw a plot with axes and units while they run (screens/plots.py), pingall a
+matrix of every pair filled as the replies arrive (screens/matrix.py), where a picked
+pair can be pinged, iperfed or doctored. The history table keeps every run, and Enter
+on a row shows its plot, matrix or doctor report again."""
 
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Select
+from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Log, Select
 
 from workbench.api import EngineAPI
 from workbench.doctor import DoctorReport
 from workbench.inventory.model import Snapshot
 from workbench.measure.iperf_data import IperfInterval, IperfResult
 from workbench.measure.ping import PingReply, PingResult
+from workbench.measure.pingall import PingallResult
 
+from .dialogs import PairScreen
+from .matrix import MatrixScreen, PingallGrid, cell_detail, lost_where_expected, provisional
+from .messages import PingallCell, PingallDone
 from .plots import MeasurePlot, PlotScreen, Series
 
 PING_COUNT = 10
@@ -119,6 +125,8 @@ class MeasureView(Vertical):
         self.clock = lambda: time.strftime("%H:%M:%S")  # history time stamps (tests pin it)
         self.reports: dict[str, DoctorReport] = {}  # history row key -> the doctor report it shows
         self.plots: dict[str, Series] = {}  # history row key -> the ping / iperf plot it shows
+        self.matrices: dict[str, PingallResult] = {}  # history row key -> the pingall it shows
+        self._vlans: dict[str, int | None] = {}  # the running containers' VLAN tags (exp3)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -144,7 +152,9 @@ class MeasureView(Vertical):
             yield Button("Doctor (d)", id="doctor", variant="warning")
             yield Button("Stop (x)", id="stop", variant="error", disabled=True)
         yield Label("pick two containers, then Ping, Iperf or Doctor", id="live-title")
-        yield MeasurePlot(hint="ping: RTT over time · iperf: throughput per interval", id="plot")
+        with ContentSwitcher(id="live", initial="plot"):
+            yield MeasurePlot(hint="ping: RTT over time · iperf: throughput per interval", id="plot")
+            yield PingallGrid(id="matrix")
         yield Label("", id="live-stats")
         with Horizontal(id="measure-bottom"):
             yield Log(id="measure-log", max_lines=500)
@@ -175,7 +185,9 @@ class MeasureView(Vertical):
 
     # --- containers ---------------------------------------------------------
     def show(self, snap: Snapshot | None) -> None:
-        names = tuple(c.name for c in snap.containers if c.status == "running") if snap else ()
+        running = [c for c in snap.containers if c.status == "running"] if snap else []
+        self._vlans = {c.name: c.vlan for c in running}
+        names = tuple(c.name for c in running)
         if names == self._names:
             return
         self._names = names
@@ -245,8 +257,12 @@ class MeasureView(Vertical):
             self._plot(Series("iperf", title, span=opts.iperf_seconds))
             self._iperf(pair[0], pair[1], opts, self.cancel)
         else:
-            self._title("pingall: every container to every other")
+            self._title("pingall: every container to every other, against the scenario")
             self.query_one("#measure-log", Log).write_line("pingall")
+            grid = self.query_one("#matrix", PingallGrid)
+            grid.begin(self._names, provisional(self._names, self._vlans))
+            self.query_one("#live", ContentSwitcher).current = "matrix"
+            grid.table.focus()  # arrows walk the cells at once
             self._pingall(self.cancel)
         self._stats("")
 
@@ -264,6 +280,7 @@ class MeasureView(Vertical):
     def _plot(self, series: Series) -> None:
         """A new run's plot, empty: its points arrive as the run goes."""
         self.series = series
+        self.query_one("#live", ContentSwitcher).current = "plot"
         self._title(series.title)
         self.query_one("#measure-log", Log).write_line(series.title)
         self.query_one("#plot", MeasurePlot).show(series)
@@ -293,9 +310,14 @@ class MeasureView(Vertical):
     @on(DataTable.RowSelected, "#history")
     def _reopen(self, event: DataTable.RowSelected) -> None:
         key = str(event.row_key.value)
+        when = f"at {self.query_one('#history', DataTable).get_cell(key, 'at')}"
         if key in self.plots:
-            when = str(self.query_one("#history", DataTable).get_cell(key, "at"))
-            self.app.push_screen(PlotScreen(self.plots[key], f"at {when}"))
+            self.app.push_screen(PlotScreen(self.plots[key], when))
+        if key in self.matrices:
+            result = self.matrices[key]
+            self.app.push_screen(
+                MatrixScreen(result, when), lambda pair: self._offer(pair, result) if pair else None
+            )
         report = self.reports.get(key)
         if report is not None:
             from .doctor import DoctorScreen
@@ -361,31 +383,56 @@ class MeasureView(Vertical):
 
     @work(thread=True, group="measure")
     def _pingall(self, cancel: threading.Event) -> None:
+        """The cells come as messages (post_message does not block the engine's thread:
+        pacing the probes is its business), then the result, in the same queue."""
+
         def cell(src: str, dst: str, res: PingResult) -> None:
-            self.app.call_from_thread(self._pingall_cell, src, dst, res)
+            self.post_message(PingallCell(src, dst, res))
 
         try:
             res = self.engine.pingall(count=1, timeout=1.0, on_result=cell, cancel=cancel)
         except Exception as exc:  # noqa: BLE001
             self.app.call_from_thread(self._failed, "pingall", "all pairs", str(exc))
             return
-        total = len(res.cells)
-        ok = sum(1 for (s, d) in res.cells if res.passed(s, d))
-        verdict = "as expected" if res.all_passed else "UNEXPECTED"
-        self.app.call_from_thread(
-            self._done,
-            "pingall",
-            f"{len(res.names)} containers",
-            f"{ok}/{total} pairs {verdict}",
-            cancel.is_set(),
-        )
+        self.post_message(PingallDone(res, cancel.is_set()))
 
-    def _pingall_cell(self, src: str, dst: str, res: PingResult) -> None:
-        reached = res.received > 0
-        self.query_one("#measure-log", Log).write_line(
-            f"  {src:>8} → {dst:<8} {'reply' if reached else 'no reply'}"
-            + (f" {res.avg_ms:.2f} ms" if reached and res.avg_ms is not None else "")
-        )
+    def on_pingall_cell(self, message: PingallCell) -> None:
+        message.stop()
+        self.query_one("#matrix", PingallGrid).add(message.src, message.dst, message.result)
+
+    def on_pingall_done(self, message: PingallDone) -> None:
+        message.stop()
+        res = message.result
+        self.query_one("#matrix", PingallGrid).show(res)
+        ok = sum(res.passed(s, d) for s, d in res.pairs)
+        summary = f"{ok}/{len(res.pairs)} pairs {'as expected' if res.all_passed else 'NOT as expected'}"
+        lost = lost_where_expected(res)
+        summary += f", {lost} probe{'s' if lost != 1 else ''} lost"  # where a reply was due
+        path = f"{len(res.names)} containers"
+        key = self._done("pingall", path, summary, message.cancelled, ok=res.all_passed)
+        self.matrices[key] = res
+
+    @on(PingallGrid.PairChosen, "#matrix")
+    def _chosen(self, event: PingallGrid.PairChosen) -> None:
+        event.stop()
+        self._offer((event.src, event.dst), self.query_one("#matrix", PingallGrid).result)
+
+    def _offer(self, pair: tuple[str, str], result: PingallResult) -> None:
+        """Ping, iperf or doctor a pair of the matrix: the picked pair becomes (src, dst)."""
+        if self.running:
+            self.app.notify(f"{self.running} is running: Stop [x] first", severity="warning")
+            return
+
+        def picked(what: str | None) -> None:
+            if what is None:
+                return
+            if not {*pair} <= set(self._names):
+                self.app.notify(f"{' or '.join(pair)} is not running any more", severity="warning")
+                return
+            self.query_one("#src", Select).value, self.query_one("#dst", Select).value = pair
+            self.start(what)
+
+        self.app.push_screen(PairScreen(*pair, cell_detail(result, *pair)), picked)
 
     def _finish(self) -> None:
         self.running = ""
@@ -394,19 +441,23 @@ class MeasureView(Vertical):
         for bid in RUN_BUTTONS:
             self.query_one(f"#{bid}", Button).disabled = False
 
-    def _done(self, kind: str, path: str, summary: str, cancelled: bool) -> None:
+    def _done(self, kind: str, path: str, summary: str, cancelled: bool, ok: bool = True) -> str:
+        """The run is over: its summary, and its row in the history (whose key is returned)."""
         self._finish()
         note = " (stopped)" if cancelled else ""
-        self._stats(summary + note, "bold green" if not cancelled else "yellow")
+        self._stats(summary + note, "yellow" if cancelled else "bold green" if ok else "bold red")
         self.query_one("#measure-log", Log).write_line(f"= {summary}{note}")
         series = self.series if kind in ("ping", "iperf") else None
         result = Text(summary + note)
         if series is not None:
             series.summary = summary + note
             result.append(" (enter: plot)", "dim")
+        if kind == "pingall":
+            result.append(" (enter: matrix)", "dim")
         key = self._history(kind, path, result)
         if series is not None:
             self.plots[key] = series
+        return key
 
     def _failed(self, kind: str, path: str, error: str) -> None:
         self._finish()

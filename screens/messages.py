@@ -9,6 +9,8 @@ from textual.message import Message
 if TYPE_CHECKING:
     from workbench.inventory.model import Snapshot
     from workbench.inventory.watch import Change, SourceState
+    from workbench.measure.ping import PingResult
+    from workbench.measure.pingall import PingallResult
     from workbench.steps import StepEvent
 
 
@@ -48,3 +50,22 @@ class StepUpdate(Message):
 
 class LabChanged(Message):
     """The lab went up or down: everything must be read again."""
+
+
+class PingallCell(Message):
+    """A pair's probes are over (from the engine's on_result, on its thread)."""
+
+    def __init__(self, src: str, dst: str, result: PingResult) -> None:
+        super().__init__()
+        self.src = src
+        self.dst = dst
+        self.result = result
+
+
+class PingallDone(Message):
+    """The whole pingall, after its last cell (the same queue: it comes after them)."""
+
+    def __init__(self, result: PingallResult, cancelled: bool) -> None:
+        super().__init__()
+        self.result = result
+        self.cancelled = cancelled

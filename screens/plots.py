@@ -61,14 +61,16 @@ def nice_ticks(top: float, most: int = 5) -> list[float]:
     return [round(k * step, 10) for k in range(math.ceil(top / step - 1e-9) + 1)]
 
 
-def _yaxis(plt: Plot, top: float) -> None:
-    ticks = nice_ticks(top)
+def _yaxis(plt: Plot, top: float, rows: int) -> None:
+    """Round ticks from 0, no more than half the canvas's rows: two ticks on one row and
+    plotext shows either label, depending on the process (a snapshot would flicker)."""
+    ticks = nice_ticks(top, most=max(1, min(5, (rows - 4) // 2)))
     plt.ylim(0, ticks[-1])
     plt.yticks(ticks, [f"{t:g}" for t in ticks])
 
 
-def draw(plt: Plot, series: Series) -> None:
-    """The series on a cleared plotext figure: its axes, units and points."""
+def draw(plt: Plot, series: Series, rows: int = 24) -> None:
+    """The series on a cleared plotext figure `rows` tall: its axes, units and points."""
     plt.xlim(0, max(series.span, 1e-3))
     plt.xlabel("time (s)")
     if series.kind == "ping":
@@ -81,7 +83,7 @@ def draw(plt: Plot, series: Series) -> None:
             plt.scatter(xs, ys, marker="●", color=RTT_COLOR)
         if lost:  # at 0 ms, in red
             plt.scatter(lost, [0.0] * len(lost), marker="x", color=LOST_COLOR)
-        _yaxis(plt, top * 1.1)
+        _yaxis(plt, top * 1.1, rows)
         plt.ylabel("RTT (ms)" + ("   x: no reply" if lost else ""))
     else:
         unit, scale = throughput_unit(max(series.got, default=1.0))
@@ -90,7 +92,7 @@ def draw(plt: Plot, series: Series) -> None:
             plt.bar(series.xs, bars, width=min(1.0, series.width * 0.8), color=BAR_COLOR, marker="hd")
             edges = sorted({0.0, *(x + side * series.width / 2 for x in series.xs for side in (-1, 1))})
             plt.xticks(edges, [f"{e:g}" for e in edges])  # the intervals' bounds
-        _yaxis(plt, max(bars, default=1.0) * 1.05)
+        _yaxis(plt, max(bars, default=1.0) * 1.05, rows)
         plt.ylabel(f"throughput ({unit})")
 
 
@@ -119,7 +121,7 @@ class MeasurePlot(PlotextPlot):
         if self.series is None:
             return Text(self.hint, "dim")
         self.plt.clear_figure()
-        draw(self.plt, self.series)
+        draw(self.plt, self.series, self.size.height)
         return super().render()
 
 

@@ -125,6 +125,46 @@ def test_iperf_plot(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app, terminal_size=(100, 30), run_before=_measured(app, fake, "t", "iperf:h1-a:h2-a"))
 
 
+def _four(scenario: str, flip: frozenset[tuple[str, str]] = frozenset()) -> FakeEngine:
+    fake = FakeEngine(per_host=2, pingall_flip=flip)  # h1-a, h1-b, h2-a, h2-b
+    fake.applied[scenario] = [True] * len(STEPS)
+    return fake
+
+
+def _pingall(app, fake: FakeEngine):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        view = app.query_one(MeasureView)
+        view.clock = lambda: "12:00:00"
+        await wait_for(pilot, lambda: len(view._names) == 4)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "pingall" in fake.calls and not view.running)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_matrix_exp1_all_reach(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """4 containers, every pair a green +; the cursor (reversed) on h1-a -> h1-b."""
+    fake = _four("exp1")
+    app = make_app(fake)
+    assert snap_compare(app, terminal_size=(100, 32), run_before=_pingall(app, fake))
+
+
+def test_matrix_exp3_isolation(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """VLAN 10 (h1-a, h2-a) and 20 (h1-b, h2-b): green + within a VLAN, blue . across."""
+    fake = _four("exp3")
+    app = make_app(fake)
+    assert snap_compare(app, terminal_size=(100, 32), run_before=_pingall(app, fake))
+
+
+def test_matrix_unexpected_failure(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """exp1 with h1-b -> h2-a failing: one red X, the cursor on it and its line explained."""
+    fake = _four("exp1", frozenset({("h1-b", "h2-a")}))
+    app = make_app(fake)
+    assert snap_compare(app, terminal_size=(100, 32), run_before=_pingall(app, fake))
+
+
 def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = make_app(FakeEngine())
 
