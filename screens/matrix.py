@@ -214,6 +214,12 @@ class PingallGrid(Vertical):
         self.table.move_cursor(row=at.row, column=at.column)
         self._detail()
 
+    def fail(self, error: str) -> None:
+        """The run ended without a result: what was measured stays, and why it stopped."""
+        self.running = False
+        self._summary()
+        self.query_one("#matrix-cell", Label).update(Text(f"✗ {error}", "bold red"))
+
     # --- drawing ------------------------------------------------------------------
     def _build(self) -> None:
         names = self.result.names

@@ -461,6 +461,8 @@ class MeasureView(Vertical):
 
     def _failed(self, kind: str, path: str, error: str) -> None:
         self._finish()
+        if kind == "pingall":
+            self.query_one("#matrix", PingallGrid).fail(error)
         self._stats(f"✗ {error}", "bold red")
         self.query_one("#measure-log", Log).write_line(f"! {error}")
         self._history(kind, path, Text(f"✗ {error}", "red"))

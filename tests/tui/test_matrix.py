@@ -208,3 +208,14 @@ async def test_forty_containers_stay_readable_numbered_and_scrolling() -> None:
         table.move_cursor(row=39, column=39)  # h2-t -> h2-s: scrolled into view
         await wait_for(pilot, lambda: table.scroll_y > 0 and table.scroll_x > 0)
         assert "h2-t → h2-s" in label(app, "#matrix-cell")
+
+
+async def test_a_pingall_that_fails_says_why() -> None:
+    fake = four(measure_error="pingall needs at least two running containers")
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view, grid = await measure(pilot, app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: not view.running and "pingall" in fake.calls)
+        assert not grid.running and "✗ pingall needs at least two" in label(app, "#matrix-cell")
+        assert "✗ pingall needs" in str(app.query_one("#history", DataTable).get_row_at(0)[3])
