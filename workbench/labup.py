@@ -239,7 +239,7 @@ def _fix_host(fault: Fault, host: Host) -> Repair:
     if fault.kind == "vswitchd":
         start_daemons(host.place, paths, only=("ovs-vswitchd",))
         return Repair(
-            host.name, "restarted ovs-vswitchd: it rebuilt the bridges, ports and tunnels of its database"
+            host.name, "restarted ovs-vswitchd: the bridges, ports and tunnels of its database are back"
         )
     if fault.kind == "link":
         attach_host(Place.named(UNDERLAY_NS), host)
