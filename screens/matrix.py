@@ -85,11 +85,6 @@ def legend() -> Text:
     return text
 
 
-def lost_where_expected(result: PingallResult) -> int:
-    """Probes lost between pairs that should reach (an isolated pair's probes are meant to be)."""
-    return sum(c.sent - c.received for k, c in result.cells.items() if result.expected.get(k, True))
-
-
 def cell_detail(result: PingallResult, src: str, dst: str) -> Text:
     """One line on a pair: its verdict, what it was expected to do, what its probes got."""
     verdict = result.verdict(src, dst)
@@ -276,9 +271,10 @@ class PingallGrid(Vertical):
             if tally.get(verdict):
                 text.append(" · ")
                 text.append(f"{tally[verdict]} {LEGEND[verdict][0]}", style)
-        if not self.running and result.cells:
-            lost = lost_where_expected(result)
-            text.append(f" · {lost} probe{'s' if lost != 1 else ''} lost")  # where a reply was due
+        if not self.running and result.cells:  # lost: where a reply was due (not across VLANs)
+            text.append(f" · {result.lost} probe{'s' if result.lost != 1 else ''} lost")
+            if result.recovered:
+                text.append(f", {len(result.recovered)} pairs answered only a retry")
         if not self.running and result.converging:
             text.append(f"\nspanning tree still converging ({result.converging}): run it again", "yellow")
         self.query_one("#matrix-summary", Label).update(text)

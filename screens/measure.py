@@ -26,7 +26,7 @@ from workbench.measure.ping import PingReply, PingResult
 from workbench.measure.pingall import PingallResult
 
 from .dialogs import PairScreen
-from .matrix import MatrixScreen, PingallGrid, cell_detail, lost_where_expected, provisional
+from .matrix import MatrixScreen, PingallGrid, cell_detail, provisional
 from .messages import PingallCell, PingallDone
 from .plots import MeasurePlot, PlotScreen, Series
 
@@ -127,6 +127,7 @@ class MeasureView(Vertical):
         self.plots: dict[str, Series] = {}  # history row key -> the ping / iperf plot it shows
         self.matrices: dict[str, PingallResult] = {}  # history row key -> the pingall it shows
         self._vlans: dict[str, int | None] = {}  # the running containers' VLAN tags (exp3)
+        self._pingall_names: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pick"):
@@ -187,6 +188,8 @@ class MeasureView(Vertical):
     def show(self, snap: Snapshot | None) -> None:
         running = [c for c in snap.containers if c.status == "running"] if snap else []
         self._vlans = {c.name: c.vlan for c in running}
+        # the engine's pingall order (by host, then name): the grid's rows do not move at its end
+        self._pingall_names = tuple(c.name for c in sorted(running, key=lambda c: (c.host, c.name)) if c.ip)
         names = tuple(c.name for c in running)
         if names == self._names:
             return
@@ -260,7 +263,7 @@ class MeasureView(Vertical):
             self._title("pingall: every container to every other, against the scenario")
             self.query_one("#measure-log", Log).write_line("pingall")
             grid = self.query_one("#matrix", PingallGrid)
-            grid.begin(self._names, provisional(self._names, self._vlans))
+            grid.begin(self._pingall_names, provisional(self._pingall_names, self._vlans))
             self.query_one("#live", ContentSwitcher).current = "matrix"
             grid.table.focus()  # arrows walk the cells at once
             self._pingall(self.cancel)
@@ -406,8 +409,7 @@ class MeasureView(Vertical):
         self.query_one("#matrix", PingallGrid).show(res)
         ok = sum(res.passed(s, d) for s, d in res.pairs)
         summary = f"{ok}/{len(res.pairs)} pairs {'as expected' if res.all_passed else 'NOT as expected'}"
-        lost = lost_where_expected(res)
-        summary += f", {lost} probe{'s' if lost != 1 else ''} lost"  # where a reply was due
+        summary += f", {res.lost} probe{'s' if res.lost != 1 else ''} lost"  # where a reply was due
         path = f"{len(res.names)} containers"
         key = self._done("pingall", path, summary, message.cancelled, ok=res.all_passed)
         self.matrices[key] = res
