@@ -75,6 +75,7 @@ class FakeEngine:
     lab_up_state: bool = True
     fail_at: int | None = None  # step index whose apply fails
     step_delay: float = 0.0
+    step_gate: threading.Event | None = None  # a running step waits for it (at most 5 s)
     ping_rtts: tuple[float | None, ...] = (0.61, 0.55, None, 0.72)
     iperf_bps: tuple[float, ...] = (1.2e9, 1.3e9, 1.25e9)
     measure_error: str | None = None
@@ -199,6 +200,8 @@ class FakeEngine:
             emit(StepEvent(i, step, StepState.RUNNING))
             if self.step_delay:
                 time.sleep(self.step_delay)
+            if self.step_gate is not None:
+                self.step_gate.wait(5)
             done.append(i)
             if i == self.fail_at:
                 # a fixed duration: the time column of a snapshot must not depend on load

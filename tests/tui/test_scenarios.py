@@ -3,6 +3,7 @@ by key and button, a step's detail and time, a failure and its rollback, export.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -66,7 +67,7 @@ async def test_scenario_buttons_and_step_detail(fake: FakeEngine) -> None:
 
 
 async def test_long_step_shows_running_then_applied() -> None:
-    fake = FakeEngine(step_delay=0.4)
+    fake = FakeEngine(step_gate=threading.Event())  # the step runs until the test lets it end
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -76,6 +77,8 @@ async def test_long_step_shows_running_then_applied() -> None:
         await wait_for(pilot, lambda: p.states[0] == "running")
         assert "step 1: linux bridge docker0" in str(p.query_one("#status", Label).render())
         assert p.query_one("#next", Button).disabled
+        assert fake.step_gate is not None
+        fake.step_gate.set()
         await wait_for(pilot, lambda: p.states[0] == "verified")
         assert p.seconds[0] >= 0.0
 
