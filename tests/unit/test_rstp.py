@@ -101,6 +101,44 @@ def test_a_designated_port_still_discarding_is_not_ready() -> None:
     assert "5 of 6 ports stable; waiting for host2 gre0-host1 Designated/Discarding" in tree.describe()
 
 
+def link_status(role: str, state: str, port_id: str, designated: tuple[str, str]) -> dict[str, str]:
+    return {
+        "rstp_port_role": role,
+        "rstp_port_state": state,
+        "rstp_port_id": port_id,
+        "rstp_designated_bridge_id": designated[0],
+        "rstp_designated_port_id": designated[1],
+    }
+
+
+def two_bridges(far_role: str) -> list[Any]:
+    """host1's gre0 (Designated, still Discarding) and, at the other end of the link,
+    host2's gre0, which names host1's port as its designated one."""
+    near = link_status("Designated", "Discarding", "8001", ("B1", "8001"))
+    far = link_status(far_role, "Discarding", "8002", ("B1", "8001"))
+    out = []
+    for host, bid, status in (("host1", "B1", near), ("host2", "B2", far)):
+        bridges = [
+            {
+                "name": "br0",
+                "rstp_enable": True,
+                "rstp_status": {"rstp_root_id": "B1", "rstp_bridge_id": bid},
+                "ports": [f"u-{host}"],
+            }
+        ]
+        out.append((host, "br0", bridges, [{"_uuid": f"u-{host}", "name": "gre0", "rstp_status": status}]))
+    return out
+
+
+def test_a_designated_port_facing_a_blocked_port_is_stable_for_traffic() -> None:
+    """Its forward-delay timer still runs, but the other end blocks the link either way."""
+    tree = tree_state(two_bridges("Alternate"))
+    assert tree.converged and tree.ports[0].faces_blocked
+    # facing a port that will forward (a Root port still Discarding), it is not
+    tree = tree_state(two_bridges("Root"))
+    assert not tree.converged and [p.host for p in tree.unsettled] == ["host1", "host2"]
+
+
 def test_a_new_port_without_status_is_not_ready() -> None:
     rows = dict(CONVERGED)
     rows["host3"] = host_rows(
