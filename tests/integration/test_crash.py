@@ -201,7 +201,8 @@ def crash_and_repair(
     pingall = lab.cli("pingall")
     seconds = time.monotonic() - t0
     assert pingall.returncode == 0, f"after {fault.name}:\n{up}\n{pingall.stdout}{pingall.stderr}"
-    print(f"{scenario} {fault.name}: pingall clean {seconds:.1f} s after the fault")
+    summary = pingall.stdout.splitlines()[0]
+    print(f"{scenario} {fault.name}: pingall clean {seconds:.1f} s after the fault: {summary}")
 
     after, state = wiring(lab)
     assert state == "lab is up: host1, host2"
