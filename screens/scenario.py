@@ -80,18 +80,18 @@ class ScenarioPanel(Vertical):
             yield Static("", id="detail")
 
     def on_mount(self) -> None:
-        self._columns(self.query_one("#steps", DataTable), [])
+        self._columns(self.query_one("#steps", DataTable), [], [])
         self.set_interval(0.2, self._tick)
 
     @staticmethod
-    def _columns(table: DataTable[Any], titles: list[str]) -> None:
+    def _columns(table: DataTable[Any], titles: list[str], wheres: list[str]) -> None:
         """Every column with its width given: an auto-width column is sized only when the
         table next goes idle, so the first frames after the rows arrive would cut the
         titles to the header's width ("step": "linu", "dock", "wire")."""
         table.clear(columns=True)
         table.add_column("#", key="n", width=3)
         table.add_column("state", key="state", width=13)
-        table.add_column("host", key="host", width=7)
+        table.add_column("host", key="host", width=max([7, *(len(w) for w in wheres)]))
         table.add_column("step", key="title", width=max([len("step"), *(len(t) for t in titles)]))
         table.add_column("time", key="time", width=7)
 
@@ -123,10 +123,10 @@ class ScenarioPanel(Vertical):
         self.commands = commands
         self.states = ["pending"] * len(steps)
         table = self.query_one("#steps", DataTable)
-        self._columns(table, [step.title for step in steps])
+        self._columns(table, [step.title for step in steps], [step.where for step in steps])
         for i, step in enumerate(steps):
             table.add_row(
-                str(i + 1), state_cell("pending"), step.host or "docker", step.title, "", key=str(i)
+                str(i + 1), state_cell("pending"), step.where, step.title, "", key=str(i)
             )
         self._verified(status)
         self._show_detail(0)
@@ -168,7 +168,7 @@ class ScenarioPanel(Vertical):
         step = self.steps[i]
         text = Text()
         text.append(f"{i + 1}. {step.title}", "bold")
-        text.append(f"  on {step.host or 'docker'}\n", "dim")
+        text.append(f"  on {step.where}\n", "dim")
         text.append(f"{step.why}\n", "italic")
         for cmd in self.commands[i] if i < len(self.commands) else []:
             text.append("$ ", "bold green")

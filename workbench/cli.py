@@ -382,10 +382,10 @@ def _scenario(engine: Engine, args: argparse.Namespace) -> int:
 
         print(f"{plan.title}: {plan.summary}")
         for i, (step, ok) in enumerate(zip(plan.steps, state, strict=True), start=1):
-            print(f"{i:2}. [{'x' if ok else ' '}] {step.host or 'docker'}: {step.title}")
+            print(f"{i:2}. [{'x' if ok else ' '}] {step.where}: {step.title}")
             print(f"      why: {step.why}")
-            for c in step.commands:
-                print(f"      $ {render(hosts[step.host], c) if step.host in hosts else c.text}")
+            for line in step.rendered(render, hosts):
+                print(f"      $ {line}")
         return 0
     if args.action == "export":
         print(engine.export(name, args.format, plain=args.plain))

@@ -136,7 +136,7 @@ def _ignore(_event: StepEvent) -> None:
 PROGRESS_EVERY = 0.5
 
 
-def _wait_verify(step: Step, ctx: Context, on_progress: Callable[[str], None] | None = None) -> bool:
+def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] | None = None) -> bool:
     """Poll verify until it holds or `settle` seconds pass; meanwhile, every
     PROGRESS_EVERY seconds, hand the intent's progress line (if it has one) on."""
     start = time.monotonic()
@@ -304,7 +304,7 @@ class Plan:
         def progress(line: str) -> None:
             emit(StepEvent(i, step, StepState.RUNNING, line, seconds=time.monotonic() - t0))
 
-        if not _wait_verify(step, ctx, progress):
+        if not wait_verified(step, ctx, progress):
             why = "applied but does not verify"
             if step.readiness:
                 why = f"not ready after {step.settle:g} s: {_safe_progress(step, ctx) or 'no detail'}"

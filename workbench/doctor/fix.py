@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..host import Host
-from ..steps import Context
+from ..steps import Context, Step, wait_verified
 from ..topology.model import Topology
 from .model import FixAction
 
@@ -33,8 +33,15 @@ class FixHooks:
 
 
 def apply_fix(hosts: Sequence[Host], fix: FixAction, hooks: FixHooks) -> str:
-    """Apply every intent of `fix` in order; a one-line summary."""
+    """Apply every intent of `fix` in order, each verified before the next (as a
+    plan's steps are: a link brought up is not done until it has carrier), and
+    return a one-line summary that names what did not verify in time."""
+    late = []
     with Context(hosts, containet=hooks) as ctx:
         for intent in fix.intents:
             intent.apply(ctx)
+            if not wait_verified(Step(intent, why=fix.title), ctx):
+                late.append(intent.title())
+    if late:
+        return f"applied: {fix.title} (not verified yet: {'; '.join(late)})"
     return f"applied: {fix.title}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,14 +128,25 @@ def _open_in_ovs(ipr: Any, name: str) -> bool:
 
 
 IFF_PROMISC = 0x100
+IFF_RUNNING = 0x40  # the link has carrier
+SIOCGIFFLAGS = 0x8913
 
 
-def announce(iface: str, ip: str) -> None:
+def announce(iface: str, ip: str, wait: float = 1.0) -> None:
     """One gratuitous ARP request (sender = target = `ip`) out of `iface`, from the
     namespace the calling thread is in: neighbours update the MAC they hold for
-    `ip`. Nothing leaves the lab: it goes to the container's own segment."""
+    `ip`. Sent once the link has carrier (`wait` seconds at most): a veth just set
+    up may not carry frames for a few milliseconds. Nothing leaves the lab: it goes
+    to the container's own segment."""
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
         sock.bind((iface, 0))
+        deadline = time.monotonic() + wait
+        request = struct.pack("16sH14x", iface.encode(), 0)
+        while time.monotonic() < deadline:
+            flags = struct.unpack_from("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+            if flags & IFF_RUNNING:
+                break
+            time.sleep(0.005)
         mac = sock.getsockname()[4][:6]
         addr = socket.inet_aton(ip)
         arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + addr + b"\0" * 6 + addr

@@ -127,8 +127,10 @@ class LinkUp(Intent):
         ctx.netlink(place(ctx, self.host, self.container), links.set_up, self.link)
 
     def verify(self, ctx: Context) -> bool:
+        """Up and carrying: a veth set up has no carrier for a few milliseconds, and
+        nothing crosses it until it has."""
         row = ctx.netlink(place(ctx, self.host, self.container), links.link_row, self.link)
-        return row is not None and row.admin_up
+        return row is not None and row.admin_up and row.state in ("UP", "UNKNOWN")
 
 
 @dataclass(frozen=True)
