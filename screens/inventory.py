@@ -135,9 +135,16 @@ class InventoryView(Vertical):
         line = self.query_one("#lab-line", Label)
         if busy:
             line.update(Text(busy, "bold yellow"))
+        elif snap is not None and snap.lab_repairs:
+            text = Text(f"{snap.lab}: L repairs only what is broken, nothing healthy is rebuilt:", "bold")
+            for repair in snap.lab_repairs:
+                text.append(f"\n  {repair}")
+            line.update(text)
         elif snap is not None:
             line.update(Text(f"{snap.lab}: press L or the button to bring it up", "bold"))
-        self.query_one("#lab-up", Button).disabled = bool(busy)
+        button = self.query_one("#lab-up", Button)
+        button.disabled = bool(busy)
+        button.label = "Repair (L)" if snap is not None and snap.lab_repairs else "Lab up (L)"
         self.query_one(Topology).show(snap)
         names = [h.name for h in snap.hosts] if snap else ["host1", "host2"]
         trees = list(self.query(HostTree))

@@ -77,7 +77,7 @@ ACTIONS: tuple[Act, ...] = (
         MEASURE),
     Act("x", "measure('stop')", "Stop", "stop the running measurement", MEASURE),
 
-    Act("L", "lab_up", "Lab up", "build the emulated lab"),
+    Act("L", "lab_up", "Lab up", "build the emulated lab, or repair only what is broken in it"),
     Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),
     Act("ctrl+r", "reload", "Re-read all", "read everything again: a full snapshot now", footer=False),
     Act("question_mark", "help", "Help", "this help: every key", shown="?"),

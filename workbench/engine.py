@@ -176,7 +176,7 @@ class Engine(Probing):
     def snapshot(self, peers: list[str] | None = None) -> Snapshot:
         """The inventory; in real mode `peers` ('host2=tcp:10.0.0.4:6640') adds the
         OVS side of other hosts that share their database (see workbench.peer)."""
-        snap = collect_snapshot(self.hosts(), self.mode, self.lab_status())
+        snap = self._with_repairs(collect_snapshot(self.hosts(), self.mode, self.lab_status()))
         if not peers:
             return snap
         from dataclasses import replace as dc_replace
@@ -473,7 +473,13 @@ class Engine(Probing):
         """Re-read only the hosts / containers `what` (an inventory.watch.Dirty) names."""
         from .inventory.watch import recollect
 
-        return recollect(snap, what, self.hosts(), lab_line=self.lab_status())
+        return self._with_repairs(recollect(snap, what, self.hosts(), lab_line=self.lab_status()))
+
+    def _with_repairs(self, snap: Snapshot) -> Snapshot:
+        """A half-built lab's snapshot names what `lab up` will repair (the TUI's banner)."""
+        if not snap.lab.startswith("lab is half-built"):
+            return replace(snap, lab_repairs=()) if snap.lab_repairs else snap
+        return replace(snap, lab_repairs=tuple(str(f) for f in self.lab_faults()))
 
 
 def _quiet(_msg: str) -> None:

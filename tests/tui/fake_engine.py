@@ -92,11 +92,14 @@ class FakeEngine:
     #: the failure switch: pairs whose reachability is the opposite of what the scenario
     #: expects (an unexpected failure, or across exp3's VLANs an unexpected reach)
     pingall_flip: frozenset[tuple[str, str]] = frozenset()
+    repairs: tuple[str, ...] = ()  # a half-built lab: what `lab up` will repair
     pingall_gate: threading.Semaphore | None = None  # each pingall cell waits for a permit
     scenarios: dict[str, FakeScenario] = field(default_factory=fake_data.scenarios)
 
     # --- lab ---------------------------------------------------------------------
     def lab_status(self) -> str:
+        if self.repairs:
+            return "lab is half-built (not healthy: host1)"
         return "lab is up: host1, host2" if self.lab_up_state else "lab is down"
 
     def lab_up(self, progress: Progress = print) -> str:
@@ -104,6 +107,7 @@ class FakeEngine:
         progress("host1: namespace")
         progress("host2: namespace")
         self.lab_up_state = True
+        self.repairs = ()
         return self.lab_status()
 
     def lab_down(self, progress: Progress = print) -> list[str]:
@@ -149,6 +153,7 @@ class FakeEngine:
         return Snapshot(
             mode=self.mode,
             lab=self.lab_status(),
+            lab_repairs=self.repairs,
             hosts=(self.host_view("host1", 1), self.host_view("host2", 2)),
             containers=self.containers() if self.docker_up else (),
             docker_connected=self.docker_up,

@@ -118,6 +118,8 @@ class HostView:
 class Snapshot:
     mode: str  # "lab" or "real"
     lab: str  # one-line lab health
+    #: a half-built lab: what `lab up` will repair, one line per fault ("host1: ... : restart it")
+    lab_repairs: tuple[str, ...] = ()
     hosts: tuple[HostView, ...] = ()
     containers: tuple[Container, ...] = ()
     docker_connected: bool = True
