@@ -7,11 +7,13 @@ OK / FAIL / WARN for each check with the value it read and, on FAIL, the fix.
 
 from __future__ import annotations
 
-from ..intents import LabUp
+from dataclasses import replace
+
+from ..intents import LabUp, PairTalks
 from .check_end import check_container, check_veth
 from .check_path import check_firewall, check_linux_bridge, check_ovs, check_tunnel
 from .facts import DoctorFacts
-from .model import DoctorReport, Out, Render, Status, plain
+from .model import Check, DoctorReport, Out, Render, Status, plain
 from .path import host_plan, linux_bridge, ovs_entry, path_tunnel
 
 
@@ -88,4 +90,18 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
         check_veth(out, f, dst, f.dst_plan, src)
     check_container(out, f, dst, f.dst_plan, f.src_ip)
     check_end_to_end(out, f)
-    return DoctorReport(src.name, dst.name, src.host, dst.host, f.scenario, tuple(out.checks), seconds)
+    return DoctorReport(
+        src.name, dst.name, src.host, dst.host, f.scenario, _until_talks(out.checks, f), seconds
+    )
+
+
+def _until_talks(checks: list[Check], f: DoctorFacts) -> tuple[Check, ...]:
+    """Each fix ends by waiting until the pair talks again (intents.PairTalks): a fix
+    is done when traffic flows, as `scenario apply` is. Its commands stay the fix's."""
+    if not (f.src.running and f.dst_ip):
+        return tuple(checks)
+    talks = PairTalks(f.src.host, f.src.ref, f.dst_ip)
+    return tuple(
+        replace(c, fix=replace(c.fix, intents=(*c.fix.intents, talks))) if c.fix is not None else c
+        for c in checks
+    )
