@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from . import ovn
 from .errors import BadInput
 from .intents import (
     Attach,
@@ -28,6 +29,16 @@ from .intents import (
     render,
     render_plain,
     seed_rules,
+)
+from .intents.ovn import (
+    LogicalPort,
+    LogicalSwitch,
+    OvnChassis,
+    OvnController,
+    OvnDatabase,
+    OvnNorthd,
+    OvnPlumb,
+    OvnReady,
 )
 from .steps import Step
 
@@ -55,7 +66,7 @@ __all__ = [
 
 # Bytes a tunnel adds in front of the inner Ethernet frame, and the Ethernet
 # header itself: outer IPv4 (20) + GRE (4) or UDP (8) + VXLAN (8), + inner 14.
-TUNNEL_OVERHEAD = {"gre": 20 + 4 + 14, "vxlan": 20 + 8 + 8 + 14}
+TUNNEL_OVERHEAD = {"gre": 20 + 4 + 14, "vxlan": 20 + 8 + 8 + 14, "geneve": ovn.GENEVE_OVERHEAD}
 UNDERLAY_MTU = 1500
 
 
@@ -133,3 +144,52 @@ def container_plumb(
 def qos_cap(spec: ContainerSpec, rate_mbit: float, *, on_ovs: bool, why: str) -> Step:
     """Cap a container both ways (see workbench.qos for what enforces it here)."""
     return Step(QosCap(spec.host, spec.name, rate_mbit, on_ovs), why)
+
+
+# --- OVN (workbench.intents.ovn) ----------------------------------------------------
+def ovn_database(host: str, run_dir: str, which: str, listen_ip: str, *, why: str) -> Step:
+    return Step(OvnDatabase(host, run_dir, which, listen_ip), why)
+
+
+def ovn_northd(host: str, run_dir: str, *, why: str) -> Step:
+    return Step(OvnNorthd(host, run_dir), why)
+
+
+def ovn_chassis(host: str, sb_remote: str, encap_ip: str, *, datapath: str, why: str) -> Step:
+    return Step(OvnChassis(host, sb_remote, encap_ip, system_id=host, datapath=datapath), why)
+
+
+def ovn_controller(host: str, run_dir: str, *, why: str) -> Step:
+    return Step(OvnController(host, run_dir), why)
+
+
+def logical_switch(host: str, nb: str, name: str, *, why: str) -> Step:
+    return Step(LogicalSwitch(host, nb, name), why)
+
+
+def logical_port(host: str, nb: str, switch: str, spec: ContainerSpec, *, why: str) -> Step:
+    return Step(LogicalPort(host, nb, switch, spec.name, ovn.mac_for(spec.ip), spec.ip), why)
+
+
+def ovn_plumb(spec: ContainerSpec, bridge: str, gateway: str | None, mtu: int, *, why: str) -> Step:
+    """A container's veth on br-int, bound to the logical port of its name."""
+    return Step(
+        OvnPlumb(
+            spec.host,
+            spec.name,
+            spec.cidr,
+            Attach(bridge, ovs=True),
+            gateway,
+            mtu,
+            None,
+            False,
+            mac=ovn.mac_for(spec.ip),
+            iface_id=spec.name,
+        ),
+        why,
+    )
+
+
+def ovn_ready(nb: str, ports: tuple[str, ...], hosts: tuple[str, ...], *, why: str) -> Step:
+    """A barrier: every logical port up, every chassis tunnelled to the others."""
+    return Step(OvnReady("", nb, ports, hosts), why)

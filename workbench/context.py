@@ -20,6 +20,7 @@ from .errors import WorkbenchError
 from .host import Host, NetnsWorker, Place
 from .intents.base import ContainerRef
 from .intents.commands import Containet
+from .ovn import OvnNb
 from .ovs import Ovs
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ class Context:
         self.hosts = {h.name: h for h in hosts}
         self._containet = containet
         self._ovs: dict[str, Ovs] = {}
+        self._nb: dict[str, OvnNb] = {}
         self._docker: docker.DockerClient | None = None
         self._containers: dict[str, dk.ContainerRow | None] = {}
         self._lock = threading.Lock()
@@ -57,6 +59,13 @@ class Context:
             if host not in self._ovs:
                 self._ovs[host] = Ovs(self.host(host).ovs_db)
             return self._ovs[host]
+
+    def ovn_nb(self, remote: str) -> OvnNb:
+        """One client of an OVN northbound database, opened on first use."""
+        with self._lock_for(f"nb:{remote}"):
+            if remote not in self._nb:
+                self._nb[remote] = OvnNb(remote)
+            return self._nb[remote]
 
     def _worker(self, place: Place) -> NetnsWorker:
         with self._lock_for(f"netns:{place.path}"):
@@ -149,6 +158,9 @@ class Context:
         for ovs in self._ovs.values():
             ovs.close()
         self._ovs.clear()
+        for nb in self._nb.values():
+            nb.close()
+        self._nb.clear()
         if self._docker is not None:
             self._docker.close()
             self._docker = None

@@ -9,6 +9,7 @@ the engine never imports them (and users can add their own).
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -37,12 +38,21 @@ ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisio
 
 
 def discover_scenarios() -> dict[str, Scenario]:
-    """The scenario modules registered under the "containet.scenarios" entry points."""
+    """The scenario modules registered under the "containet.scenarios" entry points,
+    and those the project's own `scenarios` package lists (SCENARIOS): an editable
+    install's entry points are those of the tree it was installed from, so a module
+    added in another worktree (run with PYTHONPATH) is found too."""
     found: dict[str, Scenario] = {}
     for ep in entry_points(group="containet.scenarios"):
         module = ep.load()
         found[module.NAME] = module
-    order = ["exp1", "exp2", "exp3", "vxlan", "qos"]
+    try:
+        package = importlib.import_module("scenarios")  # by name, as entry points load them
+    except ImportError:
+        package = None
+    for module in getattr(package, "SCENARIOS", {}).values():
+        found.setdefault(module.NAME, module)
+    order = ["exp1", "exp2", "exp3", "vxlan", "qos", "ovn", "ovn-vlan"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
 
 
@@ -235,12 +245,16 @@ class Engine(Probing):
         return Setup(
             hosts=hosts,
             tunrc=tunrc,
-            containers=default_containers(hosts, subnet, vlans=(name == "exp3"), total=total),
+            containers=default_containers(hosts, subnet, vlans=self._numbers_vlans(name), total=total),
             mtu=mtu,
             extra=extra,
             topology=topology,
             peers=peers,
         )
+
+    def _numbers_vlans(self, name: str) -> bool:
+        """exp3, and a scenario that says so (VLANS = True), give containers VLANs 10 / 20."""
+        return name == "exp3" or bool(getattr(self.scenarios.get(name), "VLANS", False))
 
     def plan(self, name: str, setup: Setup | None = None) -> Plan:
         return self.scenario(name).plan(setup or self.setup(name))

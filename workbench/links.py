@@ -197,16 +197,21 @@ def add_veth_into(
     *,
     master: str | None = None,
     alias: str | None = None,
+    peer_mac: str | None = None,
 ) -> None:
     """veth `name` here (on `master`, with ifalias `alias`, up), its peer created
-    directly in the namespace of `pid`: two netlink requests in all."""
+    directly in the namespace of `pid` (with `peer_mac`, or a random MAC): two
+    netlink requests in all."""
     extra = {"master": must_index(ipr, master)} if master else {}
+    inside: dict[str, Any] = {"ifname": peer, "net_ns_pid": pid, "mtu": mtu}
+    if peer_mac:
+        inside["address"] = peer_mac
     ipr.link(
         "add",
         ifname=name,
         kind="veth",
         mtu=mtu,
-        peer={"ifname": peer, "net_ns_pid": pid, "mtu": mtu},
+        peer=inside,
         **extra,
     )
     settings = {"ifalias": alias} if alias else {}

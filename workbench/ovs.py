@@ -200,8 +200,12 @@ def kill_pids(pids: list[int], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
+#: the programs containet starts on a run directory: OVS's, and OVN's (workbench.ovn)
+DAEMON_NAMES = (b"ovsdb-server", b"ovs-vswitchd", b"ovn-northd", b"ovn-controller")
+
+
 def pids_using(run_dir: Path) -> list[int]:
-    """OVS processes whose command line names `run_dir` (our mark on processes)."""
+    """OVS and OVN processes whose command line names `run_dir` (our mark on processes)."""
     needle = (str(run_dir).rstrip("/") + "/").encode()
     found = []
     for entry in os.listdir("/proc"):
@@ -212,7 +216,7 @@ def pids_using(run_dir: Path) -> list[int]:
                 cmd = fh.read()
         except OSError:
             continue
-        if cmd.split(b"\0", 1)[0].endswith((b"ovsdb-server", b"ovs-vswitchd")) and needle in cmd:
+        if cmd.split(b"\0", 1)[0].endswith(DAEMON_NAMES) and needle in cmd:
             found.append(int(entry))
     return found
 
@@ -460,11 +464,14 @@ class Ovs:
         iface_type: str | None = None,
         options: dict[str, str] | None = None,
         tag: int | None = None,
+        external_ids: dict[str, str] | None = None,
     ) -> None:
+        """Add and mark a port; `external_ids` go on its Interface beside the mark
+        (OVN's iface-id)."""
         with self.api.transaction(check_error=True) as txn:
             txn.add(self.api.add_port(bridge, port, may_exist=True))
             txn.add(self.api.db_set("Port", port, ("external_ids", MARK)))
-            iface: list[tuple[str, Any]] = [("external_ids", MARK)]
+            iface: list[tuple[str, Any]] = [("external_ids", {**MARK, **(external_ids or {})})]
             if iface_type:
                 iface.append(("type", iface_type))
             if options:

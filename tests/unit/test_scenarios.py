@@ -17,7 +17,7 @@ def ids(engine: Engine, name: str) -> list[str]:
 
 
 def test_entry_points_find_all_scenarios() -> None:
-    assert list(discover_scenarios()) == ["exp1", "exp2", "exp3", "vxlan", "qos"]
+    assert list(discover_scenarios()) == ["exp1", "exp2", "exp3", "vxlan", "qos", "ovn", "ovn-vlan"]
 
 
 def test_exp1_follows_the_seed(engine: Engine) -> None:
@@ -100,5 +100,5 @@ def test_export_is_runnable_bash(engine: Engine, tmp_path) -> None:  # type: ign
 def test_unknown_scenario(engine: Engine) -> None:
     from workbench.errors import BadInput
 
-    with pytest.raises(BadInput, match="unknown scenario .exp9. \\(have: exp1, exp2, exp3, vxlan, qos\\)"):
+    with pytest.raises(BadInput, match="unknown scenario .exp9. \\(have: exp1, exp2, exp3, vxlan, qos, ovn, ovn-vlan\\)"):
         engine.plan("exp9")

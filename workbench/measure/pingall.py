@@ -165,13 +165,19 @@ def expectations(expect: Mapping[str, Any], members: Sequence[Member]) -> dict[P
     """A scenario's `Plan.expect` -> should src reach dst, for every ordered pair.
 
     {"all_talk": True}: everyone reaches everyone; {"same_vlan_only": True}: only
-    containers with the same VLAN tag. An expectation we do not know says nothing."""
+    containers with the same VLAN tag; {"same_group_only": {name: group}}: only
+    containers of the same group (ovn-vlan: the same logical switch; a container the
+    map does not name says nothing). An expectation we do not know says nothing."""
     out: dict[Pair, bool] = {}
+    groups = expect.get("same_group_only")
     for a in members:
         for b in members:
             if a.name == b.name:
                 continue
-            if expect.get("same_vlan_only"):
+            if isinstance(groups, Mapping):
+                if a.name in groups and b.name in groups:
+                    out[(a.name, b.name)] = groups[a.name] == groups[b.name]
+            elif expect.get("same_vlan_only"):
                 out[(a.name, b.name)] = a.vlan == b.vlan
             elif expect.get("all_talk"):
                 out[(a.name, b.name)] = True
