@@ -131,6 +131,7 @@ class OvnChassis(Intent):
             "ovn-encap-ip": self.encap_ip,
             "system-id": self.system_id,
             "ovn-bridge-datapath-type": self.datapath,
+            "ovn-monitor-all": "true",
         }
 
     def key(self) -> str:
