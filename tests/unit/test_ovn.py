@@ -1,0 +1,110 @@
+"""The OVN scenarios' plans (issue 16): one plan shape for 2 to 8 hosts, the commands
+shown, the isolation variant's expectation (no root, nothing runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.engine import Engine
+from workbench.measure.pingall import Member, expectations
+from workbench.ovn import Controller, OvnDb, mac_for
+from workbench.steps import Plan
+
+
+def plan(name: str, hosts: int) -> Plan:
+    return Engine(hosts=hosts).plan(name)
+
+
+def kinds(p: Plan) -> list[str]:
+    return [s.id.split("/", 1)[1].split(":")[0] for s in p.steps]
+
+
+@pytest.mark.parametrize("hosts", [2, 4, 8])
+def test_one_plan_shape_for_two_to_eight_hosts(hosts: int) -> None:
+    p = plan("ovn", hosts)
+    k = kinds(p)
+    containers = 2 * hosts
+    # central once, on host1
+    assert [s.id for s in p.steps[:3]] == ["host1/ovn-nb-db", "host1/ovn-sb-db", "host1/ovn-northd"]
+    # a chassis per host: br-int, external_ids, ovn-controller -- and no tunnel, no RSTP by hand
+    assert k.count("ovs") == k.count("ovn-chassis") == k.count("ovn-controller") == hosts
+    assert "tunnel" not in k and "rstp" not in k and "rstp-converged" not in k
+    assert k.count("ls") == 1 and k.count("lsp") == containers
+    assert k.count("run") == k.count("plumb") == containers
+    # the last step waits: a barrier that changes nothing
+    last = p.steps[-1]
+    assert last.id == "/ovn-ready" and last.readiness and last.host == ""
+    assert f"wait until {containers} logical ports are up and {hosts} chassis tunnelled" == last.title
+    assert p.expect == {"all_talk": True}
+    assert len(p.steps) == 3 + 3 * hosts + 1 + 3 * containers + 1
+
+
+def test_commands_are_what_runs() -> None:
+    p = plan("ovn", 2)
+    run1 = "/run/containet/"
+    nb = next(s for s in p.steps if s.id == "host1/ovn-nb-db")
+    server = nb.commands[1].text
+    assert server.startswith("ovsdb-server ") and "--remote=ptcp:6641:10.0.0.3" in server and run1 in server
+    assert nb.commands[0].text.endswith("/usr/share/ovn/ovn-nb.ovsschema")
+
+    chassis = next(s for s in p.steps if s.id == "host2/ovn-chassis")
+    text = chassis.commands[0].text
+    assert text.startswith("ovs-vsctl set open_vswitch . ")
+    for part in (
+        "external_ids:ovn-remote=tcp:10.0.0.3:6642",
+        "external_ids:ovn-encap-type=geneve",
+        "external_ids:ovn-encap-ip=10.0.0.4",
+        "external_ids:system-id=host2",
+        "external_ids:ovn-bridge-datapath-type=netdev",
+    ):
+        assert part in text
+
+    ctl = next(s for s in p.steps if s.id == "host2/ovn-controller")
+    assert ctl.commands[0].text.startswith("env OVS_RUNDIR=")
+    assert " ovn-controller unix:" in ctl.commands[0].text and "/host2/db.sock" in ctl.commands[0].text
+
+    lsp = next(s for s in p.steps if s.id == "host1/lsp:h2-a")
+    assert (
+        "lsp-add ls0 h2-a -- lsp-set-addresses h2-a '0a:00:ac:0f:2a:65 172.15.42.101'" in lsp.commands[0].text
+    )
+
+    plumb = next(s for s in p.steps if s.id == "host2/plumb:h2-a")
+    texts = [c.text for c in plumb.commands]
+    assert any("peer name eth0 address 0a:00:ac:0f:2a:65 mtu 1442" in t for t in texts)
+    assert "ovs-vsctl add-port br-int cn-h2-a -- set interface cn-h2-a external_ids:iface-id=h2-a" in texts
+    assert "ethtool -K eth0 tx off" in texts
+
+
+def test_rendered_for_the_lab_runs_in_the_host_namespace() -> None:
+    script = Engine(hosts=2).export("ovn")
+    assert "ip netns exec cn-" in script and "-host1 ovn-northd --ovnnb-db=unix:" in script
+    assert "ovs-vsctl --db=unix:" in script  # the host's own OVS
+
+
+def test_ovn_vlan_has_a_switch_per_vlan_and_expects_exp3s_isolation() -> None:
+    p = plan("ovn-vlan", 3)
+    switches = [s.id for s in p.steps if "/ls:" in s.id]
+    assert switches == ["host1/ls:ls10", "host1/ls:ls20"]
+    groups = p.expect["same_group_only"]
+    assert groups == {f"h{k}-a": "ls10" for k in (1, 2, 3)} | {f"h{k}-b": "ls20" for k in (1, 2, 3)}
+    lsp = next(s for s in p.steps if s.id == "host1/lsp:h2-b")
+    assert "lsp-add ls20 h2-b" in lsp.commands[0].text
+
+
+def test_same_group_expectation() -> None:
+    from workbench.host import Place
+
+    members = [Member(n, f"172.15.42.{i}", Place.root()) for i, n in enumerate(("a1", "a2", "b1", "x"))]
+    want = expectations({"same_group_only": {"a1": "ls10", "a2": "ls10", "b1": "ls20"}}, members)
+    assert want[("a1", "a2")] and want[("a2", "a1")]
+    assert not want[("a1", "b1")] and not want[("b1", "a2")]
+    assert ("x", "a1") not in want  # the map does not name it: no expectation
+
+
+def test_files_and_mac() -> None:
+    from pathlib import Path
+
+    run = Path("/run/containet/t/host1")
+    assert OvnDb(run, "sb").remote == "unix:/run/containet/t/host1/ovnsb_db.sock"
+    assert Controller(run).pidfile == run / "ovn-controller.pid"
+    assert mac_for("172.15.42.100") == "0a:00:ac:0f:2a:64"
