@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__, cleanup, exits
 from .engine import Engine
 from .errors import BadInput, WorkbenchError
-from .inventory.model import Container, Snapshot
+from .inventory.model import Container, OvnView, Snapshot
 from .steps import StepEvent
 
 _shown_progress: dict[int, str] = {}  # step index -> the last progress line printed
@@ -97,9 +97,32 @@ def render_status(snap: Snapshot) -> str:
     for c in snap.unplaced():
         if c.meant_for not in names:
             out.append(f"{_container_line(c)}  (on none of the lab's hosts)")
+    if snap.ovn is not None:
+        out += _ovn_lines(snap.ovn)
     if not snap.docker_connected:
         out.append("docker: disconnected")
     return "\n".join(out)
+
+
+def _ovn_lines(ovn: OvnView) -> list[str]:
+    """The OVN section of `status`: central, logical switches and ports, chassis."""
+    out = [f"ovn  central {ovn.central}, ovn-northd {'running' if ovn.northd else 'NOT RUNNING'}"]
+    if ovn.error:
+        return out + [f"  ! {ovn.error}"]
+    for ls in ovn.switches:
+        out.append(f"  logical switch {ls.name}")
+        for p in ls.ports:
+            where = f"bound on {p.chassis}" if p.chassis else "not bound"
+            out.append(
+                f"    port {p.name:10} {' '.join(p.addresses) or '-':32} {'up' if p.up else 'DOWN'}  {where}"
+            )
+    for ch in ovn.chassis:
+        state = {True: "ovn-controller running", False: "ovn-controller NOT RUNNING", None: ""}[ch.controller]
+        out.append(
+            f"  chassis {ch.name:8} {ch.encap} {ch.encap_ip}  {state}  "
+            f"ports: {' '.join(ch.ports) or '-'}  tunnels to: {' '.join(ch.tunnels) or '-'}"
+        )
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -253,7 +253,9 @@ def bridge_ports(ovs: Ovs) -> list[tuple[Row, list[tuple[Row, Row]]]]:
     return out
 
 
-def select(remote: str, tables: Sequence[str], timeout: float = 3.0) -> dict[str, list[Row]]:
+def select(
+    remote: str, tables: Sequence[str], timeout: float = 3.0, database: str = "Open_vSwitch"
+) -> dict[str, list[Row]]:
     """Every row of `tables`, in one `transact` of selects on a short JSON-RPC session.
 
     For a one-off read (the inventory): no IDL, no monitor of the whole schema, no
@@ -275,7 +277,7 @@ def select(remote: str, tables: Sequence[str], timeout: float = 3.0) -> dict[str
         raise NotReady(f"cannot reach Open vSwitch at {remote}: {os.strerror(err)}")
     conn = ovs.jsonrpc.Connection(stream)
     try:
-        ops: list[Any] = ["Open_vSwitch"] + [{"op": "select", "table": t, "where": []} for t in tables]
+        ops: list[Any] = [database] + [{"op": "select", "table": t, "where": []} for t in tables]
         request = ovs.jsonrpc.Message.create_request("transact", ops)
         err = conn.send(request)
         while not err:

@@ -107,6 +107,15 @@ def test_ovn_every_pair_talks_right_after_apply_and_undo_leaves_nothing() -> Non
         for h in snap["hosts"]
     }
     assert all(len(ports) == HOSTS - 1 for ports in geneve.values()), geneve  # one hop to each other host
+    ovn = snap["ovn"]
+    assert ovn["central"] == "host1" and ovn["northd"]
+    [ls0] = ovn["switches"]
+    assert {p["name"]: (p["up"], p["chassis"]) for p in ls0["ports"]} == {
+        f"h{k}-{x}": (True, f"host{k}") for k in range(1, HOSTS + 1) for x in "ab"
+    }
+    assert [(c["name"], c["controller"], len(c["tunnels"])) for c in ovn["chassis"]] == [
+        (f"host{k}", True, HOSTS - 1) for k in range(1, HOSTS + 1)
+    ]
 
     iperf = cli("iperf", "h1-a", "h3-a", "-t", "1", "--json")
     assert iperf.returncode == 0, iperf.stderr
@@ -119,6 +128,7 @@ def test_ovn_every_pair_talks_right_after_apply_and_undo_leaves_nothing() -> Non
     assert ovn_processes() == []
     assert ovn_files() == []
     assert ovs_leftovers() == []
+    assert "ovn" not in json.loads(cli("status", "--json").stdout)
 
 
 def test_ovn_vlan_isolates_as_exp3() -> None:
@@ -140,6 +150,8 @@ def test_killed_controller_is_restarted_by_apply() -> None:
     deadline = time.monotonic() + 5
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    chassis = json.loads(cli("status", "--json").stdout)["ovn"]["chassis"]
+    assert [c["name"] for c in chassis if not c["controller"]] == ["host2"]
     shown = cli("scenario", "show", "ovn").stdout
     line = next(x for x in shown.splitlines() if "ovn-controller on host2" in x)
     assert "pending" in line or "[ ]" in line, line

@@ -10,15 +10,30 @@ lab, plain docker) are in the topology but not in the inventory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from .. import ovn
+from ..errors import WorkbenchError
 from ..host import Host
 from ..marks import MARK_VALUE, OVS_MARK
-from ..ovs import Ovs, bridge_ports, one, uuids
+from ..ovs import Ovs, bridge_ports, one, read_pid, select, uuids
 from ..topology import model as tm
 from ..topology.build import build
 from ..topology.discover import read_facts
 from ..topology.facts import Facts
-from .model import Container, HostView, Iface, LinuxBridge, OvsBridge, OvsPort, Snapshot
+from .model import (
+    Container,
+    HostView,
+    Iface,
+    LinuxBridge,
+    OvnChassis,
+    OvnPort,
+    OvnSwitch,
+    OvnView,
+    OvsBridge,
+    OvsPort,
+    Snapshot,
+)
 
 
 def iface_of(link: tm.Link) -> Iface:
@@ -114,7 +129,104 @@ def view(topo: tm.Topology, mode: str = "lab", lab_line: str = "", facts: Facts 
 
 def snapshot(hosts: Sequence[Host], mode: str = "lab", lab_line: str = "") -> Snapshot:
     facts = read_facts(hosts)
-    return view(build(facts), mode, lab_line, facts)
+    snap = view(build(facts), mode, lab_line, facts)
+    found = ovn_view(hosts, snap.hosts)
+    return replace(snap, ovn=found) if found is not None else snap
+
+
+def ovn_central(hosts: Sequence[Host]) -> Host | None:
+    """The lab host whose run directory holds a running OVN northbound database."""
+    for h in hosts:
+        if h.run_dir is not None and read_pid(ovn.OvnDb(h.run_dir, "nb").pidfile):
+            return h
+    return None
+
+
+def ovn_view(hosts: Sequence[Host], views: Sequence[HostView]) -> OvnView | None:
+    """OVN as NB and SB say, one `select` transaction each (no IDL): logical switches and
+    their ports (up, bound where), the chassis (encap, controller alive, ports bound,
+    Geneve tunnels from the host's own OVS). None: no OVN central in this lab."""
+    hub = ovn_central(hosts)
+    if hub is None or hub.run_dir is None:
+        return None
+    nb_db, sb_db = ovn.OvnDb(hub.run_dir, "nb"), ovn.OvnDb(hub.run_dir, "sb")
+    base = OvnView(
+        central=hub.name,
+        nb=nb_db.remote,
+        sb=sb_db.remote,
+        northd=read_pid(ovn.Northd(hub.run_dir).pidfile) is not None,
+    )
+    try:
+        nb = select(nb_db.remote, ["Logical_Switch", "Logical_Switch_Port"], database="OVN_Northbound")
+        sb = select(sb_db.remote, ["Chassis", "Encap", "Port_Binding"], database="OVN_Southbound")
+    except WorkbenchError as exc:
+        return replace(base, error=str(exc))
+    chassis_name = {r["_uuid"]: r["name"] for r in sb["Chassis"]}
+    bound = {r["logical_port"]: chassis_name.get(_one_ref(r.get("chassis"))) for r in sb["Port_Binding"]}
+    lsps = {r["_uuid"]: r for r in nb["Logical_Switch_Port"]}
+    switches = []
+    for ls in sorted(nb["Logical_Switch"], key=lambda r: r["name"]):
+        ports = [lsps[u] for u in _refs(ls.get("ports")) if u in lsps]
+        switches.append(
+            OvnSwitch(
+                ls["name"],
+                tuple(
+                    OvnPort(
+                        name=p["name"],
+                        switch=ls["name"],
+                        addresses=tuple(str(a) for a in _refs(p.get("addresses"))),
+                        up=_one_ref(p.get("up")) is True,
+                        chassis=bound.get(p["name"]),
+                    )
+                    for p in sorted(ports, key=lambda r: r["name"])
+                ),
+            )
+        )
+    encaps = {r["_uuid"]: r for r in sb["Encap"]}
+    by_name = {h.name: h for h in hosts}
+    hviews = {v.name: v for v in views}
+    chassis = []
+    for ch in sorted(sb["Chassis"], key=lambda r: r["name"]):
+        encap = next((encaps[u] for u in _refs(ch.get("encaps")) if u in encaps), {})
+        host = by_name.get(ch["name"])
+        alive = None
+        if host is not None and host.run_dir is not None:
+            alive = read_pid(ovn.Controller(host.run_dir).pidfile) is not None
+        hv = hviews.get(ch["name"])
+        tunnels: tuple[str, ...] = ()
+        if hv is not None:
+            tunnels = tuple(
+                sorted(
+                    dict(p.options).get("remote_ip", "?")
+                    for b in hv.ovs_bridges
+                    if b.name == ovn.BR_INT
+                    for p in b.ports
+                    if p.type == ovn.ENCAP
+                )
+            )
+        chassis.append(
+            OvnChassis(
+                name=ch["name"],
+                encap=encap.get("type", ""),
+                encap_ip=encap.get("ip", ""),
+                controller=alive,
+                ports=tuple(sorted(p for p, c in bound.items() if c == ch["name"])),
+                tunnels=tunnels,
+            )
+        )
+    return replace(base, switches=tuple(switches), chassis=tuple(chassis))
+
+
+def _refs(value: object) -> list[object]:
+    """An OVSDB set as `select` gives it (a list, one value, or nothing) -> a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _one_ref(value: object) -> object:
+    got = _refs(value)
+    return got[0] if got else None
 
 
 def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:

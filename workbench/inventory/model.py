@@ -115,6 +115,49 @@ class HostView:
 
 
 @dataclass(frozen=True)
+class OvnPort:
+    """A logical switch port: its addresses ("MAC IP"), NB's `up`, the chassis it is bound on."""
+
+    name: str
+    switch: str
+    addresses: tuple[str, ...]
+    up: bool
+    chassis: str | None
+
+
+@dataclass(frozen=True)
+class OvnSwitch:
+    name: str
+    ports: tuple[OvnPort, ...]
+
+
+@dataclass(frozen=True)
+class OvnChassis:
+    """A chassis in SB: its encapsulation, whether its ovn-controller runs (None: not a
+    lab host, unknown), the ports bound on it and its Geneve tunnels (remote IPs)."""
+
+    name: str
+    encap: str
+    encap_ip: str
+    controller: bool | None
+    ports: tuple[str, ...]
+    tunnels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OvnView:
+    """OVN as its databases say: central's host and daemons, switches, chassis."""
+
+    central: str
+    nb: str
+    sb: str
+    northd: bool
+    switches: tuple[OvnSwitch, ...] = ()
+    chassis: tuple[OvnChassis, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     mode: str  # "lab" or "real"
     lab: str  # one-line lab health
@@ -124,6 +167,8 @@ class Snapshot:
     containers: tuple[Container, ...] = ()
     docker_connected: bool = True
     errors: tuple[str, ...] = field(default=())
+    #: OVN, where a scenario runs it (None: no OVN central in the lab)
+    ovn: OvnView | None = None
 
     def host(self, name: str) -> HostView | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -151,6 +196,8 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(replace(self, facts=None))
         out.pop("facts", None)
+        if out.get("ovn") is None:
+            out.pop("ovn", None)  # as it was before OVN: no key
         return out
 
 
