@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 job=${1:-demo}
 
 APT=(openvswitch-switch docker.io iperf3 libiperf0 busybox-static iptables iproute2 iputils-ping
-     procps util-linux python3 python3-venv python3-dev gcc tmux ethtool)
+     procps util-linux python3 python3-venv python3-dev gcc tmux ethtool ovn-central ovn-host)
 [ "$job" = test ] && APT+=(chromium vagrant)
 VENV=${CONTAINET_VENV:-.venv}
 

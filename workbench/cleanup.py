@@ -48,8 +48,33 @@ def _containers() -> list[Item]:
 
 
 def _processes() -> list[Item]:
-    pids = pids_using(RUN_DIR)
-    return [Item(f"ovs process {pid}", partial(stop_pid, pid)) for pid in pids]
+    """Our OVS daemons, and OVN's (ovsdb-server of NB/SB, ovn-northd, ovn-controller):
+    OVN's go first, so no ovn-controller reprograms an OVS that is going away."""
+    pids = sorted(pids_using(RUN_DIR), key=lambda p: not _label(p).startswith("ovn"))
+    return [Item(_label(pid), partial(stop_pid, pid)) for pid in pids]
+
+
+def _program(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return os.path.basename(fh.read().split(b"\0", 1)[0].decode(errors="replace"))
+    except OSError:
+        return "?"
+
+
+def _label(pid: int) -> str:
+    """"ovs process PID" as before; an OVN daemon says which (an ovsdb-server of OVN's
+    NB or SB is named by its database)."""
+    program = _program(pid)
+    if program.startswith("ovn"):
+        return f"ovn process {pid} ({program})"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().decode(errors="replace").split("\0")
+    except OSError:
+        argv = []
+    db = next((os.path.basename(a) for a in argv[1:2] if a.endswith(("ovnnb_db.db", "ovnsb_db.db"))), None)
+    return f"ovn process {pid} (ovsdb-server {db})" if db else f"ovs process {pid}"
 
 
 def _namespaces() -> list[Item]:
