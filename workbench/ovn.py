@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ovsdbapp.backend.ovs_idl import connection
-from ovsdbapp.schema.ovn_northbound import impl_idl
-
 from .errors import NotReady
 from .ovs import OvsPaths, kill_pids, read_pid
 
@@ -214,6 +211,10 @@ class OvnNb:
         sock = remote.removeprefix("unix:")
         if remote.startswith("unix:") and not Path(sock).exists():
             raise NotReady(f"OVN northbound database {sock} is not there: is OVN central up?")
+        # imported here: the NB API costs every command ~80 ms, and only OVN steps need it
+        from ovsdbapp.backend.ovs_idl import connection
+        from ovsdbapp.schema.ovn_northbound import impl_idl
+
         try:
             idl = connection.OvsdbIdl.from_server(remote, "OVN_Northbound")
             self._conn = connection.Connection(idl=idl, timeout=timeout)

@@ -193,6 +193,21 @@ class Probing:
         say = progress or _quiet
         started = time.monotonic()
         self.require_lab()
+        active = self.active()
+        if active is not None and runs_ovn(self.plan(active.scenario)):
+            from .doctor.ovn import diagnose_ovn
+
+            say("reading OVN and the hosts")
+            return diagnose_ovn(
+                self.hosts(),
+                self.snapshot(),
+                active.scenario,
+                src,
+                dst,
+                probe=probe,
+                progress=say,
+                started=started,
+            )
         say("discovering the topology")
         topology = self.topology()
         return diagnose(
@@ -256,3 +271,10 @@ class Probing:
         bridges = {h.name: setup.rc(h.name).ovs_bridge for h in setup.hosts}
         intents = (s.intent for s in plan.steps)
         return expected_from(active.scenario, setup.rc(setup.hosts[0].name).subnet, bridges, intents)
+
+
+def runs_ovn(plan: Plan) -> bool:
+    """The plan's network is OVN's (it starts ovn-controller): the doctor walks OVN."""
+    from .intents.ovn import OvnController
+
+    return any(isinstance(s.intent, OvnController) for s in plan.steps)

@@ -142,8 +142,9 @@ def test_ovn_vlan_isolates_as_exp3() -> None:
 
 
 def test_killed_controller_is_restarted_by_apply() -> None:
-    """kill -9 of host2's ovn-controller: status says so, `scenario show` has its step
-    pending, apply starts it again (one step), and pingall is clean right after. The
+    """kill -9 of host2's ovn-controller: status and the doctor say so (ovn-trace,
+    ofproto/trace and the tunnels still hold: the flows stay in OVS), `scenario show`
+    has its step pending, apply starts it again (one step), pingall is clean right after. The
     scenario stays applied: the module's `clean` must leave nothing of a running OVN."""
     apply("ovn")
     pid = int((RUN / "host2" / "ovn-controller.pid").read_text())
@@ -153,6 +154,12 @@ def test_killed_controller_is_restarted_by_apply() -> None:
         time.sleep(0.05)
     chassis = json.loads(cli("status", "--json").stdout)["ovn"]["chassis"]
     assert [c["name"] for c in chassis if not c["controller"]] == ["host2"]
+    doctor = json.loads(cli("doctor", "h1-a", "h2-a", "--json").stdout)
+    first = doctor["first_failure"]
+    assert (first["hop"], first["name"]) == ("chassis host2", "ovn-controller"), doctor["summary"]
+    assert first["fix_command"] == "containet scenario apply ovn"
+    hops = [h["name"] for h in doctor["hops"]]
+    assert hops[:5] == ["h1-a", "ovn central (host1)", "chassis host1", "logical switch ls0", "host1 br-int"]
     shown = cli("scenario", "show", "ovn").stdout
     line = next(x for x in shown.splitlines() if "ovn-controller on host2" in x)
     assert "pending" in line or "[ ]" in line, line
@@ -160,6 +167,7 @@ def test_killed_controller_is_restarted_by_apply() -> None:
     assert "applied 1 step(s)" in again.stdout, again.stdout
     result = pingall()
     assert unexpected(result) == {} and result["counts"]["reach"] == PAIRS
+    assert json.loads(cli("doctor", "h1-a", "h2-a", "--json").stdout)["ok"]
     dry = cli("clean", "--dry-run").stdout
     assert (
         dry.count("(ovn-controller)") == HOSTS
