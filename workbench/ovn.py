@@ -188,12 +188,25 @@ def text(argv: Sequence[str]) -> str:
 
 
 def stop(pidfile: Path, files: Sequence[Path], timeout: float = 5.0) -> None:
-    """Stop the daemon of a pidfile (SIGTERM, then SIGKILL) and remove its files."""
+    """Stop the daemon of a pidfile and its --monitor process, if it has one (SIGTERM,
+    then SIGKILL), and once both are gone remove its files (a monitor still running
+    would write "died, exiting" into the log after it was removed)."""
     pid = read_pid(pidfile)
     if pid:
-        kill_pids([pid], timeout)
+        kill_pids([p for p in (monitor_of(pid), pid) if p], timeout)
     for path in files:
         path.unlink(missing_ok=True)
+
+
+def monitor_of(pid: int) -> int | None:
+    """The --monitor process of an OVS/OVN daemon: its parent, which renamed itself
+    "<program>: monitoring pid <pid> ..." (None: it has none)."""
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        title = Path(f"/proc/{ppid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return ppid if f": monitoring pid {pid}".encode() in title else None
 
 
 def mac_for(ip: str) -> str:
