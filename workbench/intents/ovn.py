@@ -254,6 +254,11 @@ class LogicalPort(Intent):
     def address(self) -> str:
         return f"{self.mac} {self.ip}"
 
+    @property
+    def subject(self) -> str:
+        """The container it stands for: `container rm` takes it away with the container."""
+        return self.name
+
     def key(self) -> str:
         return f"lsp:{self.name}"
 
