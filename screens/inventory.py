@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Tree
 
-from workbench.inventory.model import Container, HostView, Snapshot
+from workbench.inventory.model import Container, HostView, OvnView, Snapshot
 
 from .widgets.topology import Topology
 
@@ -45,8 +45,14 @@ class HostTree(Tree[str]):
         self._shown: tuple[object, ...] | None = None
         self.border_title = host
 
-    def show(self, view: HostView | None, containers: tuple[Container, ...], sources: str) -> None:
-        key = (view, containers, sources)
+    def show(
+        self,
+        view: HostView | None,
+        containers: tuple[Container, ...],
+        sources: str,
+        ovn: OvnView | None = None,
+    ) -> None:
+        key = (view, containers, sources, ovn)
         if key == self._shown:
             return  # nothing changed: keep the cursor and scroll where they are
         self._shown = key
@@ -97,6 +103,8 @@ class HostTree(Tree[str]):
                 if p.qos_mbit:
                     t.append(f" qos {p.qos_mbit:g} Mbit/s", "magenta")
                 node.add_leaf(t)
+        if ovn is not None:
+            self._show_ovn(view.name, ovn)
         cnode = self.root.add(Text(f"containers ({len(containers)})", "dim"), expand=True)
         for c in containers:
             node = cnode.add(container_label(c), expand=True)
@@ -113,6 +121,41 @@ class HostTree(Tree[str]):
                 node.add_leaf(Text(f"default via {c.gateway}", "dim"))
         self.root.expand()
         self.cursor_line = min(line, max(0, self.last_line))
+
+    def _show_ovn(self, host: str, ovn: OvnView) -> None:
+        """This host as OVN sees it: central (on its host), the chassis, its ports and tunnels."""
+        if ovn.central == host:
+            ports = sum(len(ls.ports) for ls in ovn.switches)
+            label = Text.assemble(("ovn central ", "dim"), ("northd ", "bold"))
+            label.append("running" if ovn.northd else "NOT RUNNING", "green" if ovn.northd else "bold red")
+            switches = ", ".join(f"{ls.name} ({len(ls.ports)})" for ls in ovn.switches) or "none"
+            label.append(f"  switches {switches}, {ports} ports", "dim")
+            node = self.root.add(label, expand=True)
+            if ovn.error:
+                node.add_leaf(Text(f"! {ovn.error}", "red"))
+        chassis = next((c for c in ovn.chassis if c.name == host), None)
+        if chassis is None:
+            self.root.add_leaf(Text(f"ovn chassis {host}: not registered", "yellow"))
+            return
+        label = Text.assemble(
+            ("ovn chassis ", "dim"), (chassis.name, "bold blue"), f" {chassis.encap} {chassis.encap_ip}"
+        )
+        if chassis.controller is not None:
+            label.append("  ovn-controller ", "dim")
+            label.append(
+                "running" if chassis.controller else "NOT RUNNING",
+                "green" if chassis.controller else "bold red",
+            )
+        node = self.root.add(label, expand=True)
+        by_name = {p.name: p for ls in ovn.switches for p in ls.ports}
+        for name in chassis.ports:
+            port = by_name.get(name)
+            t = Text(f"port {name}")
+            if port is not None:
+                t.append(f" {port.switch}", "dim")
+                t.append(" up" if port.up else " down", "green" if port.up else "red")
+            node.add_leaf(t)
+        node.add_leaf(Text(f"geneve to {', '.join(chassis.tunnels) or 'nobody'}", "bold yellow"))
 
 
 class InventoryView(Vertical):
@@ -158,4 +201,4 @@ class InventoryView(Vertical):
             for src in ("netlink", "ovs"):
                 ok = sources.get(f"{src}:{name}")
                 marks.append(f"{src} {'●' if ok else '○' if ok is False else '…'}")
-            tree.show(snap.host(name), snap.shown_on(name), "  ".join(marks))
+            tree.show(snap.host(name), snap.shown_on(name), "  ".join(marks), snap.ovn)

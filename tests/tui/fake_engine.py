@@ -14,7 +14,7 @@ from workbench.active import Active
 from workbench.api import EngineAPI, Progress
 from workbench.doctor import DoctorReport, FixAction
 from workbench.errors import BadInput, NotReady, StepFailed
-from workbench.inventory.model import Container, HostView, Snapshot
+from workbench.inventory.model import Container, HostView, OvnView, Snapshot
 from workbench.inventory.watch import Change, Dirty, SourceState
 from workbench.measure.iperf_data import IperfInterval, IperfResult
 from workbench.measure.ping import PingReply, PingResult
@@ -95,6 +95,7 @@ class FakeEngine:
     repairs: tuple[str, ...] = ()  # a half-built lab: what `lab up` will repair
     pingall_gate: threading.Semaphore | None = None  # each pingall cell waits for a permit
     scenarios: dict[str, FakeScenario] = field(default_factory=fake_data.scenarios)
+    ovn: OvnView | None = None  # OVN as the snapshot shows it (an OVN scenario)
 
     # --- lab ---------------------------------------------------------------------
     def lab_status(self) -> str:
@@ -157,6 +158,7 @@ class FakeEngine:
             hosts=(self.host_view("host1", 1), self.host_view("host2", 2)),
             containers=self.containers() if self.docker_up else (),
             docker_connected=self.docker_up,
+            ovn=self.ovn,
         )
 
     def watch(

@@ -120,3 +120,37 @@ async def test_lab_up_button_works_with_the_mouse() -> None:
         await wait_for(pilot, lambda: app.snap is not None)
         await pilot.click("#lab-up")
         await wait_for(pilot, lambda: "lab_up" in fake.calls and app.lab_is_up)
+
+
+async def test_ovn_central_chassis_ports_and_tunnels_are_shown(fake: FakeEngine) -> None:
+    """An OVN scenario: host1's tree has central (northd, switches), each tree its
+    chassis with ovn-controller's state, the logical ports bound there and the Geneve
+    tunnels; a dead ovn-controller is shown as such."""
+    from workbench.inventory.model import OvnChassis, OvnPort, OvnSwitch, OvnView
+
+    applied_all(fake)
+    ports = (
+        OvnPort("h1-a", "ls0", ("0a:00:ac:0f:2a:64 172.15.42.100",), True, "host1"),
+        OvnPort("h2-a", "ls0", ("0a:00:ac:0f:2a:65 172.15.42.101",), False, "host2"),
+    )
+    fake.ovn = OvnView(
+        central="host1",
+        nb="unix:nb",
+        sb="unix:sb",
+        northd=True,
+        switches=(OvnSwitch("ls0", ports),),
+        chassis=(
+            OvnChassis("host1", "geneve", "10.0.0.3", True, ("h1-a",), ("10.0.0.4",)),
+            OvnChassis("host2", "geneve", "10.0.0.4", False, ("h2-a",), ("10.0.0.3",)),
+        ),
+    )
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None and "ovn chassis" in tree_text(app, "host2"))
+        t1, t2 = tree_text(app, "host1"), tree_text(app, "host2")
+        assert "ovn central northd running  switches ls0 (2), 2 ports" in t1
+        assert "ovn chassis host1 geneve 10.0.0.3  ovn-controller running" in t1
+        assert "port h1-a ls0 up" in t1 and "geneve to 10.0.0.4" in t1
+        assert "ovn central" not in t2
+        assert "ovn chassis host2 geneve 10.0.0.4  ovn-controller NOT RUNNING" in t2
+        assert "port h2-a ls0 down" in t2 and "geneve to 10.0.0.3" in t2

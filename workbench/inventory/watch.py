@@ -131,7 +131,10 @@ def recollect(
         new = replace(new, hosts=views, containers=snap.containers if same else new.containers)
     if docker_ok is not None and not what.containers:
         new = replace(new, docker_connected=docker_ok)
-    return new
+    from .collect import ovn_view  # OVN's two databases: a select each (~2 ms), read every time
+
+    found = ovn_view(hosts, new.hosts)
+    return replace(new, ovn=found) if found != new.ovn else new
 
 
 OnChange = Callable[[Change], None]
