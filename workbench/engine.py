@@ -255,6 +255,16 @@ class Engine(Probing):
                 f"scenario {active.scenario} is applied: `containet scenario undo {active.scenario}` first"
             )
 
+    def _taking_back(self, name: str) -> None:
+        """Undo and back act on the applied scenario only: another scenario's plan
+        shares its bridges, tunnels and containers, and would tear them down."""
+        active = Active.load(self.active_path)
+        if active and active.scenario != name:
+            raise BadInput(
+                f"scenario {active.scenario} is applied, not {name}: "
+                f"`containet scenario undo {active.scenario}` takes it back"
+            )
+
     def _remember(self, name: str, setup: Setup) -> None:
         before = Active.load(self.active_path)
         tunrc_dir = self.tunrc_dir or (before.tunrc_dir if before else None)
@@ -302,6 +312,7 @@ class Engine(Probing):
         self.require_lab()
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
+            self._taking_back(name)
             index = plan.back(ctx, on_event or _noop)
             if not any(plan.status(ctx)):
                 Active.clear(self.active_path)
@@ -311,6 +322,7 @@ class Engine(Probing):
         self.require_lab()
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
+            self._taking_back(name)
             count = plan.undo(ctx, on_event or _noop)
         active = Active.load(self.active_path)
         if active and active.scenario == name:
