@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("name")
     ca.add_argument("cidr", metavar="IP/PREFIX")
     ca.add_argument("--vlan", type=int)
+    ca.add_argument(
+        "--count", type=int, default=1, help="add NAME1..NAMEn on consecutive addresses from IP (one run)"
+    )
     cr = ct.add_parser("rm", help="remove a container added with `container add`")
     cr.add_argument("name")
     ct.add_parser("list", help="containers with host, IP and attachment")
@@ -408,7 +411,11 @@ def _scenario(engine: Engine, args: argparse.Namespace) -> int:
 
 def _container(engine: Engine, args: argparse.Namespace) -> int:
     if args.action == "add":
-        print(engine.container_add(args.host, args.name, args.cidr, args.vlan, on_event=_print_changes))
+        print(
+            engine.container_add(
+                args.host, args.name, args.cidr, args.vlan, on_event=_print_changes, count=args.count
+            )
+        )
     elif args.action == "rm":
         print(engine.container_rm(args.name))
     else:

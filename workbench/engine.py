@@ -346,9 +346,22 @@ class Engine(Probing):
 
     # --- containers -----------------------------------------------------------
     def container_add(
-        self, host: str, name: str, cidr: str, vlan: int | None = None, on_event: Listener | None = None
+        self,
+        host: str,
+        name: str,
+        cidr: str,
+        vlan: int | None = None,
+        on_event: Listener | None = None,
+        count: int = 1,
     ) -> str:
-        check_container_name(name)
+        """Run and wire a container like the applied scenario's own; `count` > 1 adds
+        NAME1..NAMEn on consecutive addresses from `cidr`'s, in one plan run (their
+        `docker run`s in parallel)."""
+        if not 1 <= count <= 200:
+            raise BadInput(f"bad count {count}: use 1 to 200")
+        names = [name] if count == 1 else [f"{name}{k}" for k in range(1, count + 1)]
+        for each in names:
+            check_container_name(each)
         if vlan is not None and not 1 <= vlan <= 4094:
             raise BadInput(f"VLAN {vlan} is out of range (1-4094)")
         active = Active.load(self.active_path)
@@ -359,27 +372,35 @@ class Engine(Probing):
         if vlan is not None and active.scenario != "exp3":
             raise BadInput(f"--vlan needs the exp3 scenario (applied: {active.scenario})")
         setup = self.setup(active.scenario)
-        if any(c.name == name for c in setup.all_containers):
-            raise BadInput(f"container {name} already exists")
-        spec = actions.ContainerSpec(
-            name, host, cidr, vlan if vlan is not None else (10 if active.scenario == "exp3" else None)
-        )
+        tag = vlan if vlan is not None else (10 if active.scenario == "exp3" else None)
+        first, prefix = actions.split_cidr(cidr)
+        specs = [
+            actions.ContainerSpec(each, host, f"{first + k}/{prefix}", tag) for k, each in enumerate(names)
+        ]
         taken = {c.ip: c.name for c in setup.all_containers}
         taken.update({rc.bridge_ip: f"{h}'s bridge" for h, rc in setup.tunrc.items()})
-        actions.check_spec(spec, setup.tunrc[host].subnet, taken)
+        for spec in specs:
+            if any(c.name == spec.name for c in setup.all_containers):
+                raise BadInput(f"container {spec.name} already exists")
+            actions.check_spec(spec, setup.tunrc[host].subnet, taken)
+            taken[spec.ip] = spec.name
         self.require_lab()
         cli = dk.client()
         try:
-            if dk.find(cli, name) is not None:
-                raise BadInput(f"container {name} already exists")
+            for spec in specs:
+                if dk.find(cli, spec.name) is not None:
+                    raise BadInput(f"container {spec.name} already exists")
         finally:
             cli.close()
-        new = replace(setup, extra=setup.extra + (spec,))
+        new = replace(setup, extra=setup.extra + tuple(specs))
         plan = self.plan(active.scenario, new)
         with self.locked(), self.context() as ctx:
             plan.apply(ctx, on_event or _noop)
             self._remember(active.scenario, new)
-        return f"{name} {spec.cidr} on {host}" + (f" VLAN {spec.vlan}" if spec.vlan else "")
+        where = f" on {host}" + (f" VLAN {tag}" if tag else "")
+        if count == 1:
+            return f"{name} {specs[0].cidr}{where}"
+        return f"{names[0]}..{names[-1]} {specs[0].ip}-{specs[-1].ip}/{prefix}{where}"
 
     def container_rm(self, name: str, on_event: Listener | None = None) -> str:
         active = Active.load(self.active_path)
