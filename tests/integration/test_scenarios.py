@@ -263,9 +263,9 @@ def test_container_add_and_rm(applied: Callable[[str], Engine]) -> None:
     ],
 )
 def test_bad_container_add_changes_nothing(
-    applied: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
+    kept: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
 ) -> None:
-    engine = applied("exp1")
+    engine = kept("exp1")
     before = normalized(engine.snapshot())
     out = cli("container", "add", *args)
     assert out.returncode == 2
@@ -274,8 +274,8 @@ def test_bad_container_add_changes_nothing(
     assert normalized(engine.snapshot()) == before
 
 
-def test_unknown_container_rm(applied: Callable[[str], Engine], cli: Callable[..., Any]) -> None:
-    applied("exp1")
+def test_unknown_container_rm(kept: Callable[[str], Engine], cli: Callable[..., Any]) -> None:
+    kept("exp1")
     out = cli("container", "rm", "ghost")
     assert out.returncode == 2 and "unknown container 'ghost'" in out.stderr
 
