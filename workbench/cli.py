@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__, cleanup, exits
 from .engine import Engine
 from .errors import BadInput, WorkbenchError
+from .impair import cli as impair_cli
 from .inventory.model import Container, Snapshot
 from .steps import StepEvent
 
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_parser("list", help="containers with host, IP and attachment")
     _measure_parsers(sub)
     _doctor_parsers(sub)
+    impair_cli.add_parsers(sub)
     return p
 
 
@@ -285,6 +287,8 @@ def run(args: argparse.Namespace) -> int:
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):
         return _doctor(engine, args)
+    elif args.cmd in impair_cli.COMMANDS:
+        return impair_cli.run(engine, args)
     return 0
 
 

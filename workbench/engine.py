@@ -149,6 +149,10 @@ class Engine(Probing):
         return replace(report, scenario=check)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
+        from .impair import procs
+
+        for pid in procs.marked():  # delay lines and flappers die with their links anyway
+            procs.stop_pid(pid)
         removed = lab.down(progress)
         Active.clear(self.active_path)
         return removed
@@ -311,6 +315,9 @@ class Engine(Probing):
         self.require_lab()
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
+            from .impair.ops import revert_all
+
+            revert_all(ctx)  # injected faults and impairments first: the steps find what they made
             count = plan.undo(ctx, on_event or _noop)
         active = Active.load(self.active_path)
         if active and active.scenario == name:
@@ -457,6 +464,52 @@ class Engine(Probing):
                 if ovs is not None:
                     ovs.close()
         return out
+
+    # --- impairments, link state, faults (workbench.impair, workbench.faults) ----------------
+    def netem_set(self, target: str, **changes: float | None) -> Any:
+        from .impair import ops
+
+        return ops.netem_set(self, target, changes)
+
+    def netem_clear(self, target: str | None = None) -> list[str]:
+        from .impair import ops
+
+        return ops.netem_clear(self, target)
+
+    def netem_show(self) -> tuple[str, list[Any]]:
+        from .impair import ops
+
+        return ops.netem_show(self)
+
+    def link_state(self, target: str, action: str, period: float = 1.0, count: int = 0) -> str:
+        from .impair import ops
+
+        return ops.link_state(self, target, action, period, count)
+
+    def fault_catalogue(self) -> list[Any]:
+        from .faults import ops as fops
+
+        return fops.catalogue()
+
+    def fault_inject(self, name: str | None, on: str | None = None, hidden: bool = False) -> str:
+        from .faults import ops as fops
+
+        return fops.inject(self, name, on, hidden)
+
+    def fault_revert(self, name: str | None = None) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.revert(self, name)
+
+    def fault_reveal(self) -> str:
+        from .faults import ops as fops
+
+        return fops.reveal()
+
+    def faults_active(self) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.active()
 
     # --- tui support ---
     def watch(
