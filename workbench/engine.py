@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import actions, lab, labup
 from . import containers as dk
@@ -31,6 +31,10 @@ from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
 from .steps import Context, Listener, Plan, StepEvent, StepState
 from .topology.model import Topology
+
+if TYPE_CHECKING:
+    from .faults.catalogue import FaultDef
+    from .impair.ops import ImpairState
 
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
@@ -466,7 +470,7 @@ class Engine(Probing):
         return out
 
     # --- impairments, link state, faults (workbench.impair, workbench.faults) ----------------
-    def netem_set(self, target: str, **changes: float | None) -> Any:
+    def netem_set(self, target: str, **changes: float | None) -> ImpairState:
         from .impair import ops
 
         return ops.netem_set(self, target, changes)
@@ -476,7 +480,7 @@ class Engine(Probing):
 
         return ops.netem_clear(self, target)
 
-    def netem_show(self) -> tuple[str, list[Any]]:
+    def netem_show(self) -> tuple[str, list[ImpairState]]:
         from .impair import ops
 
         return ops.netem_show(self)
@@ -486,7 +490,7 @@ class Engine(Probing):
 
         return ops.link_state(self, target, action, period, count)
 
-    def fault_catalogue(self) -> list[Any]:
+    def fault_catalogue(self) -> list[FaultDef]:
         from .faults import ops as fops
 
         return fops.catalogue()
