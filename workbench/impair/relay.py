@@ -26,6 +26,7 @@ import random
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -36,6 +37,7 @@ PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 BUF = 65536 + 64
 BATCH = 64
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
 def open_link(name: str) -> socket.socket:
@@ -47,6 +49,7 @@ def open_link(name: str) -> socket.socket:
         pass  # older kernels: outgoing frames are skipped by their packet type below
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     s.bind((name, ETH_P_ALL))
     s.setblocking(False)
     return s
@@ -64,6 +67,27 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def arrival(ancdata: list[tuple[int, int, bytes]], wall_to_mono: float) -> float:
+    """When the kernel received the frame (SO_TIMESTAMPNS), on the monotonic clock; now
+    when it did not say. Scheduling from arrival, not from when this process got to read
+    it, keeps a busy machine's read latency out of the delay."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec + nsec / 1e9 - wall_to_mono
+    return time.monotonic()
+
+
+def realtime() -> None:
+    """Run at a low real-time priority: on a loaded machine a delay line woken late
+    adds its lateness to every frame. It sleeps in select() between frames, and the
+    kernel's RT throttling keeps a share of each CPU for everyone else."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        pass  # not allowed here: best effort at normal priority
+
+
 def run(args: argparse.Namespace) -> None:
     near, far = open_link(args.near), open_link(args.far)
     delay, jitter = args.delay / 1000.0, args.jitter / 1000.0
@@ -72,6 +96,7 @@ def run(args: argparse.Namespace) -> None:
     seq = 0
     rnd = random.Random()
     stop = False
+    realtime()
 
     def on_term(_sig: int, _frame: object) -> None:
         nonlocal stop
@@ -87,10 +112,11 @@ def run(args: argparse.Namespace) -> None:
             ready, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
             continue
+        wall_to_mono = time.time() - time.monotonic()
         for sock in ready:
             for _ in range(BATCH):
                 try:
-                    data, addr = sock.recvfrom(BUF)
+                    data, anc, _flags, addr = sock.recvmsg(BUF, 64)
                 except (BlockingIOError, InterruptedError):
                     break
                 if addr[2] == PACKET_OUTGOING:
@@ -99,13 +125,14 @@ def run(args: argparse.Namespace) -> None:
                     _send(far, data)
                     continue
                 copies = 2 if dup and rnd.random() < dup else 1
+                at = arrival(anc, wall_to_mono)
                 for _c in range(copies):
                     if reorder and rnd.random() < reorder or not (delay or jitter):
                         _send(near, data)
                         continue
                     wait = delay + (rnd.uniform(-jitter, jitter) if jitter else 0.0)
                     seq += 1
-                    heapq.heappush(heap, (time.monotonic() + max(0.0, wait), seq, data))
+                    heapq.heappush(heap, (at + max(0.0, wait), seq, data))
         now = time.monotonic()
         while heap and heap[0][0] <= now:
             _send(near, heapq.heappop(heap)[2])
