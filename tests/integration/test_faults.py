@@ -99,12 +99,11 @@ def test_exp1_fault(scenario: Callable[[str], Engine], name: str, hop: str, chec
 
 
 def test_random_fault_stays_hidden_until_revealed(scenario: Callable[[str], Engine], cli: Cli) -> None:
-    scenario("exp1")
+    engine = scenario("exp1")
     out = cli("fault", "inject", "--random")
     assert out.returncode == 0 and "hidden" in out.stdout, out.stdout + out.stderr
-    names = [f.name for f in scenario("exp1").fault_catalogue()]
+    names = [f.name for f in engine.fault_catalogue()]
     assert not any(n in out.stdout for n in names)
-    engine = scenario("exp1")
     assert engine.faults_active() == ["a hidden fault (`containet fault reveal` names it)"]
     revealed = engine.fault_reveal()
     assert any(revealed.startswith(f"the hidden fault is {n}: ") for n in names), revealed
@@ -147,7 +146,7 @@ def test_a_fault_that_does_not_fit_the_scenario_is_refused(scenario: Callable[[s
 def test_clean_removes_faults_and_impairments_and_nothing_foreign(
     scenario: Callable[[str], Engine], cli: Cli
 ) -> None:
-    engine = scenario("exp1")
+    engine = scenario("exp2")  # applied already by the tests before
     foreign = "f15foreign"  # not containet's: its qdisc must survive clean
     run = ["ip", "netns", "exec", foreign]
     subprocess.run(["ip", "netns", "del", foreign], capture_output=True, check=False)
@@ -156,9 +155,10 @@ def test_clean_removes_faults_and_impairments_and_nothing_foreign(
         subprocess.run([*run, "ip", "link", "add", "fx0", "type", "veth", "peer", "name", "fx1"], check=True)
         subprocess.run([*run, "tc", "qdisc", "add", "dev", "fx0", "root", "tbf", "rate", "1mbit",
                         "burst", "32kb", "latency", "50ms"], check=True)  # fmt: skip
-        engine.netem_set("h1-a", delay=5, rate=50)
+        engine.netem_set("host1:gre0", delay=5, rate=50)  # a delay line and a tbf in the underlay
+        engine.netem_set("h1-a", loss=5, rate=50)  # a rule in h1-a, OVS QoS and a tbf
         engine.fault_inject("link-flap", on="h1-b")
-        engine.fault_inject("tunnel-loss")
+        engine.fault_inject("tunnel-loss", on="host2:gre0")
         assert len(procs.marked()) == 2
         out = cli("clean")
         assert out.returncode == 0 and "injected fault(s) and impairment(s): reverted" in out.stdout, (

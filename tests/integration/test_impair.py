@@ -18,6 +18,7 @@ import pytest
 
 from workbench.cli import render_status
 from workbench.engine import Engine
+from workbench.errors import BadInput
 
 pytestmark = pytest.mark.lab
 
@@ -84,13 +85,15 @@ def test_delay_adds_its_milliseconds_and_clear_takes_them_back(lab: Engine, cli:
     assert "[netem delay 20 ms (substitute)]" in render_status(lab.snapshot())  # next to h1-a
     assert lab.netem_clear("h1-a") == ["h1-a: cleared delay 20 ms"]
     after = median_rtt(lab)
-    assert abs(after - before) <= 0.1 * before + 0.05, (before, after)  # +50 us: the timer's grain
+    # nothing of the delay is left: within 10% (+50 us, the timer's grain) of before; a
+    # loaded machine's sub-millisecond RTTs also come out faster after, which is no delay
+    assert after - before <= 0.1 * before + 0.05, (before, after)
     assert lab.netem_show()[1] == []
 
 
 def test_loss_is_inside_the_binomial_band(lab: Engine) -> None:
     lab.netem_set("h1-a", loss=10)
-    res = lab.ping("h1-a", "h2-a", count=500, interval=0.01, timeout=0.1)
+    res = lab.ping("h1-a", "h2-a", count=500, interval=0.01, timeout=0.05)
     lo, hi = binomial_band(500, 0.10)
     assert lo <= res.sent - res.received <= hi, (res.sent - res.received, (lo, hi))
     assert lab.netem_set("h1-a", loss=0).spec.empty  # back to zero: the rule goes
@@ -109,9 +112,7 @@ def test_rate_caps_iperf_and_flags_combine(lab: Engine) -> None:
 
 def test_bad_input_is_one_line_and_changes_nothing(lab: Engine) -> None:
     lab.netem_set("h1-a", delay=5)
-    cases = (
-        (("netem", "set", "h1-a", "--delay", "-3"), "--delay must be 0 or more"),
-        (("netem", "set", "h1-a", "--loss", "120"), "--loss is a percentage"),
+    cases = (  # the CLI: one line on stderr, exit 2
         (("netem", "set", "ghost", "--delay", "5"), "unknown target 'ghost'"),
         (("fault", "inject", "no-such-fault"), "unknown fault 'no-such-fault'"),
     )
@@ -128,6 +129,15 @@ def test_bad_input_is_one_line_and_changes_nothing(lab: Engine) -> None:
     for (args, says), proc in zip(cases, procs, strict=True):
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and err.count("\n") == 1 and says in err, (args, err)
+    for changes, says in (  # the same BadInput path, in process
+        ({"delay": -3}, "--delay must be 0 or more"),
+        ({"loss": 120}, "--loss is a percentage"),
+        ({"jitter": 9}, "--jitter 9 ms is more than --delay 5 ms"),
+    ):
+        with pytest.raises(BadInput, match=says):
+            lab.netem_set("h1-a", **changes)
+    with pytest.raises(BadInput, match="--period must be"):
+        lab.link_state("h1-a", "flap", period=0)
     _, states = lab.netem_show()
     assert [(s.target, s.spec.describe(), s.holds) for s in states] == [("h1-a", "delay 5 ms", True)]
 

@@ -254,6 +254,8 @@ def _unsplice(ipr: Any, link: ImpairLink) -> None:
 
 
 def _bridge_state(ctx: Context, link: ImpairLink, state: int) -> None:
+    if link.bridge is None:
+        return
     row = ctx.netlink(link.place, links.link_row, link.port)
     if row is not None and row.master == link.bridge:
         ctx.run(link.place, ["bridge", "link", "set", "dev", link.port, "state", str(state)])
@@ -280,7 +282,8 @@ def change(ctx: Context, old: Impair | None, new: Impair | None) -> None:
                 ctx.netlink(place, qos._tbf_clear, "eth0")
         return
     # the delay line
-    if before is None or _line(before) != _line(after):
+    had_line = before is None or before.needs_delay_line  # unknown (undo): take any down
+    if (had_line or after.needs_delay_line) and (before is None or _line(before) != _line(after)):
         if after.needs_delay_line:
             if link.bridge is None:
                 raise _no_bridge(link)
