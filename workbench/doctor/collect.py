@@ -45,7 +45,7 @@ from .facts import (
     TraceFact,
     tunnel_route,
 )
-from .impaired import MIN_WINDOW, Flap, carrier_changes, underlay_drops
+from .impaired import MIN_WINDOW, Flap, carrier_changes, link_impair, underlay_drops
 from .model import DoctorReport, Render
 from .path import host_plan, ovs_entry, path_tunnel
 from .report import build_report
@@ -343,11 +343,16 @@ def collect(
         progress("tracing the flow in OVS")
         for h, t in traces(facts, by_name).items():
             facts.hosts[h] = replace(facts.hosts[h], trace=t)
-    return _impaired(facts, veths, carriers, started)
+    pids = [(facts.src, a.pid), (facts.dst, b.pid)]
+    return _impaired(facts, veths, carriers, started, pids)
 
 
 def _impaired(
-    facts: DoctorFacts, veths: list[tuple[Host, str]], before: list[int | None], started: float
+    facts: DoctorFacts,
+    veths: list[tuple[Host, str]],
+    before: list[int | None],
+    started: float,
+    pids: list[tuple[EndFacts, int]],
 ) -> DoctorFacts:
     """The flaps seen while the doctor ran (it looks for MIN_WINDOW s at least), and
     random drops in the lab's underlay."""
@@ -362,7 +367,14 @@ def _impaired(
     from ..marks import NS_PREFIX
 
     ns = f"{NS_PREFIX}underlay"  # workbench.lab.UNDERLAY_NS
-    return replace(facts, flaps=tuple(flaps), underlay_drops=underlay_drops(ns), underlay_ns=ns)
+    impairs = tuple(
+        link_impair(host, end.name, pid, veth)
+        for (host, veth), (end, pid) in zip(veths, pids, strict=True)
+        if end.running
+    )
+    return replace(
+        facts, flaps=tuple(flaps), underlay_drops=underlay_drops(ns), underlay_ns=ns, impairs=impairs
+    )
 
 
 def renderer(hosts: Sequence[Host]) -> Render:

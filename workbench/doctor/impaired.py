@@ -9,6 +9,7 @@ rules of the lab's underlay namespace that drop a share of what goes to a host
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,18 @@ class Flap:
     link: str
     changes: int  # carrier changes seen while the doctor ran
     seconds: float
+
+
+@dataclass(frozen=True)
+class LinkImpair:
+    """What shapes one container's link: its bridge port state, a netem qdisc on the
+    host side, random drops in the container's INPUT chain."""
+
+    container: str
+    veth: str
+    port_state: str = ""  # "forwarding", "disabled", ... ("" when not a linux bridge port)
+    netem: str = ""  # the netem qdisc's options, "" when none
+    drop_percent: float = 0.0  # iptables statistic DROP in the container's INPUT
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,44 @@ def underlay_drops(ns: str) -> tuple[UnderlayDrop, ...]:
         if dst and prob:
             found.append(UnderlayDrop(dst.split("/")[0], round(float(prob) * 100, 1), tuple(words[1:])))
     return tuple(found)
+
+
+def _netem(ipr: Any, name: str) -> str:
+    idx = ipr.link_lookup(ifname=name)
+    for q in ipr.get_qdiscs(idx[0]) if idx else []:
+        if q.get("kind") == "netem":
+            opts = q.get("TCA_OPTIONS") or {}
+            delay = (opts.get("delay") or 0) if isinstance(opts, dict) else 0
+            return f"netem qdisc{f' (delay {delay} ticks)' if delay else ''}"
+    return ""
+
+
+def link_impair(host: Host, container: str, pid: int, veth: str) -> LinkImpair:
+    state = ""
+    try:
+        out = host.place.run(["bridge", "-j", "link", "show", "dev", veth], check=False, timeout=10).stdout
+        rows = json.loads(out or "[]")
+        state = str(rows[0].get("state", "")) if rows and rows[0].get("master") else ""
+    except Exception:  # noqa: BLE001 - no bridge tool, or not a bridge port
+        pass
+    try:
+        netem = host.place.netlink(_netem, veth)
+    except Exception:  # noqa: BLE001
+        netem = ""
+    drop = 0.0
+    if pid:
+        try:
+            save = Place.of_pid(pid, container).run(
+                ["iptables-save", "-t", "filter"], check=False, timeout=10
+            )
+            for line in save.stdout.splitlines():
+                words = shlex.split(line)
+                prob = _after(words, "--probability")
+                if words[:2] == ["-A", "INPUT"] and prob and words[-2:] == ["-j", "DROP"]:
+                    drop += float(prob) * 100
+        except Exception:  # noqa: BLE001 - no iptables inside: nothing drops there
+            pass
+    return LinkImpair(container, veth, state, netem, round(drop, 1))
 
 
 def _after(words: list[str], key: str) -> str | None:
@@ -132,4 +183,36 @@ def check_underlay_loss(out: Out, f: DoctorFacts, host_name: str, tunnel: str) -
                 f"delete the rule that drops {drop.percent:g}% toward {host_name}",
                 DeleteRule(host_name, f.underlay_ns, drop.rule),
             ),
+        )
+
+
+def check_link_impair(out: Out, f: DoctorFacts, end: EndFacts) -> None:
+    """A link impaired on purpose works, but not as a plain link does: say how (WARN),
+    and FAIL a bridge port that forwards nothing when nothing else carries its frames."""
+    imp = next((i for i in f.impairs if i.container == end.name), None)
+    if imp is None:
+        return
+    hop = f"veth {imp.veth} ({end.host})"
+    if imp.port_state and imp.port_state != "forwarding":
+        carried = f.small is not None and f.small.ok
+        out.add(
+            hop,
+            "bridge port",
+            Status.WARN if carried else Status.FAIL,
+            f"bridge port state {imp.port_state}: the bridge forwards nothing through {imp.veth}"
+            + (
+                "; its frames go another way (containet's delay line: `containet netem show`)"
+                if carried
+                else f" (`bridge link set dev {imp.veth} state 3` forwards again)"
+            ),
+        )
+    if imp.netem:
+        out.add(hop, "netem", Status.WARN, f"{imp.netem} on {imp.veth}: what {end.name} receives is impaired")
+    if imp.drop_percent:
+        out.add(
+            f"container {end.name} ({end.host})",
+            "random drops",
+            Status.FAIL if imp.drop_percent >= 30 else Status.WARN,
+            f"{end.name}'s INPUT chain drops {imp.drop_percent:g}% of what it receives at random "
+            "(iptables -m statistic; `containet netem clear` removes containet's)",
         )

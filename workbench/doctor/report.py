@@ -11,7 +11,7 @@ from ..intents import LabUp
 from .check_end import check_container, check_veth
 from .check_path import check_firewall, check_linux_bridge, check_ovs, check_tunnel
 from .facts import DoctorFacts
-from .impaired import check_flap, check_underlay_loss
+from .impaired import check_flap, check_link_impair, check_underlay_loss
 from .model import DoctorReport, Out, Render, Status, plain
 from .path import host_plan, linux_bridge, ovs_entry, path_tunnel
 
@@ -66,6 +66,7 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
     if src.running and src.eth0 is not None:
         check_flap(out, f, src)
         check_veth(out, f, src, f.src_plan, dst)
+        check_link_impair(out, f, src)
     lb_src = linux_bridge(f, src, f.src_plan)
     lb_dst = linux_bridge(f, dst, f.dst_plan)
     if lb_src:
@@ -96,6 +97,7 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
     if dst.running and dst.eth0 is not None:
         check_flap(out, f, dst)
         check_veth(out, f, dst, f.dst_plan, src)
+        check_link_impair(out, f, dst)
     check_container(out, f, dst, f.dst_plan, f.src_ip)
     check_end_to_end(out, f)
     return DoctorReport(src.name, dst.name, src.host, dst.host, f.scenario, tuple(out.checks), seconds)

@@ -68,7 +68,7 @@ class Flap(Intent):
         return f"flap:{self.link.target}"
 
     def title(self) -> str:
-        times = f"{self.count} times" if self.count else "until `link up`"
+        times = {0: "until `link up`", 1: "once"}.get(self.count, f"{self.count} times")
         return f"{self.link.port} flapping every {self.period:g} s, {times}"
 
     def commands(self) -> tuple[Cmd, ...]:

@@ -18,7 +18,7 @@ from ..errors import BadInput
 from ..host import Host
 from ..intents.base import Intent, render
 from ..inventory.model import Snapshot
-from . import codec, store
+from . import codec, procs, store
 from .backend import NETEM, SUBSTITUTE, describe, detect
 from .intent import Impair
 from .link import ImpairLink, resolve
@@ -172,6 +172,8 @@ def impairments() -> dict[str, str]:
                 continue
             if isinstance(intent, Impair):
                 out[intent.link.target] = f"netem {intent.spec.describe()} ({intent.backend})"
+            elif isinstance(intent, Flap) and procs.pid_of("flap", intent.link.key) is None:
+                continue  # a counted flap that is over
             elif isinstance(intent, LinkDown | Flap):
                 prev = out.get(intent.link.target)
                 out[intent.link.target] = intent.title() + (f"; {prev}" if prev else "")
