@@ -307,7 +307,17 @@ def collect(
     started = time.monotonic()
     veths = [(by_name[c.host], c.host_veth or host_veth(c.name)) for c in (a, b)]
     carriers = [carrier_changes(h, v) for h, v in veths]
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    from ..marks import NS_PREFIX
+
+    ns = f"{NS_PREFIX}underlay"  # workbench.lab.UNDERLAY_NS
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        # how each end's link is shaped, and drops in the underlay: beside the rest
+        fut_imp = [
+            pool.submit(link_impair, host, c.name, c.pid, veth)
+            for c, (host, veth) in zip((a, b), veths, strict=True)
+            if c.status == "running" and c.pid
+        ]
+        fut_drops = pool.submit(underlay_drops, ns)
         # each host on the way probes the underlay toward the next one
         fut_hosts = {
             h: pool.submit(
@@ -343,19 +353,19 @@ def collect(
         progress("tracing the flow in OVS")
         for h, t in traces(facts, by_name).items():
             facts.hosts[h] = replace(facts.hosts[h], trace=t)
-    pids = [(facts.src, a.pid), (facts.dst, b.pid)]
-    return _impaired(facts, veths, carriers, started, pids)
+    facts = replace(
+        facts,
+        underlay_drops=fut_drops.result(),
+        underlay_ns=ns,
+        impairs=tuple(f.result() for f in fut_imp),
+    )
+    return _flapped(facts, veths, carriers, started)
 
 
-def _impaired(
-    facts: DoctorFacts,
-    veths: list[tuple[Host, str]],
-    before: list[int | None],
-    started: float,
-    pids: list[tuple[EndFacts, int]],
+def _flapped(
+    facts: DoctorFacts, veths: list[tuple[Host, str]], before: list[int | None], started: float
 ) -> DoctorFacts:
-    """The flaps seen while the doctor ran (it looks for MIN_WINDOW s at least), and
-    random drops in the lab's underlay."""
+    """The flaps seen while the doctor ran (it looks for MIN_WINDOW s at least)."""
     rest = MIN_WINDOW - (time.monotonic() - started)
     if rest > 0:
         time.sleep(rest)
@@ -364,17 +374,7 @@ def _impaired(
         last = carrier_changes(host, veth)
         if first is not None and last is not None and last != first:
             flaps.append(Flap(veth, last - first, time.monotonic() - started))
-    from ..marks import NS_PREFIX
-
-    ns = f"{NS_PREFIX}underlay"  # workbench.lab.UNDERLAY_NS
-    impairs = tuple(
-        link_impair(host, end.name, pid, veth)
-        for (host, veth), (end, pid) in zip(veths, pids, strict=True)
-        if end.running
-    )
-    return replace(
-        facts, flaps=tuple(flaps), underlay_drops=underlay_drops(ns), underlay_ns=ns, impairs=impairs
-    )
+    return replace(facts, flaps=tuple(flaps))
 
 
 def renderer(hosts: Sequence[Host]) -> Render:
