@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import actions, lab, labup
 from . import containers as dk
@@ -31,6 +31,10 @@ from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
 from .steps import Context, Listener, Plan, StepEvent, StepState
 from .topology.model import Topology
+
+if TYPE_CHECKING:
+    from .faults.catalogue import FaultDef
+    from .impair.ops import ImpairState
 
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
@@ -149,6 +153,10 @@ class Engine(Probing):
         return replace(report, scenario=check)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
+        from .impair import procs
+
+        for pid in procs.marked():  # delay lines and flappers die with their links anyway
+            procs.stop_pid(pid)
         removed = lab.down(progress)
         Active.clear(self.active_path)
         return removed
@@ -323,6 +331,9 @@ class Engine(Probing):
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
             self._taking_back(name)
+            from .impair.ops import revert_all
+
+            revert_all(ctx)  # injected faults and impairments first: the steps find what they made
             count = plan.undo(ctx, on_event or _noop)
         active = Active.load(self.active_path)
         if active and active.scenario == name:
@@ -490,6 +501,52 @@ class Engine(Probing):
                 if ovs is not None:
                     ovs.close()
         return out
+
+    # --- impairments, link state, faults (workbench.impair, workbench.faults) ----------------
+    def netem_set(self, target: str, **changes: float | None) -> ImpairState:
+        from .impair import ops
+
+        return ops.netem_set(self, target, changes)
+
+    def netem_clear(self, target: str | None = None) -> list[str]:
+        from .impair import ops
+
+        return ops.netem_clear(self, target)
+
+    def netem_show(self) -> tuple[str, list[ImpairState]]:
+        from .impair import ops
+
+        return ops.netem_show(self)
+
+    def link_state(self, target: str, action: str, period: float = 1.0, count: int = 0) -> str:
+        from .impair import ops
+
+        return ops.link_state(self, target, action, period, count)
+
+    def fault_catalogue(self) -> list[FaultDef]:
+        from .faults import ops as fops
+
+        return fops.catalogue()
+
+    def fault_inject(self, name: str | None, on: str | None = None, hidden: bool = False) -> str:
+        from .faults import ops as fops
+
+        return fops.inject(self, name, on, hidden)
+
+    def fault_revert(self, name: str | None = None) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.revert(self, name)
+
+    def fault_reveal(self) -> str:
+        from .faults import ops as fops
+
+        return fops.reveal()
+
+    def faults_active(self) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.active()
 
     # --- tui support ---
     def watch(
