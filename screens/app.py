@@ -85,6 +85,7 @@ class ContainetApp(AppActions):
                 yield InventoryView(id="inventory-view")
             yield TabPane("Scenarios [2]", id="scenarios")
             yield TabPane("Measure [3]", id="measure")
+            yield TabPane("Faults [4]", id="faults")
         yield Footer()
 
     def on_load(self) -> None:
@@ -114,6 +115,10 @@ class ContainetApp(AppActions):
                 from .scenario import ScenariosView
 
                 widget: Widget = ScenariosView(self.engine, id="scenarios-view")
+            elif name == "faults":
+                from .faults import FaultsView
+
+                widget = FaultsView(self.engine, id="faults-view")
             else:
                 from .measure import MeasureView
 
@@ -251,7 +256,7 @@ class ContainetApp(AppActions):
         self.refresh_bindings()
 
     async def _opened(self, name: str) -> None:
-        if name in ("scenarios", "measure"):
+        if name in ("scenarios", "measure", "faults"):
             await self.view(name)
         if name == "scenarios" and self.scenarios_view is not None:
             panel = self.scenarios_view.current

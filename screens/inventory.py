@@ -28,6 +28,8 @@ def container_label(c: Container) -> Text:
         text.append(f" → {c.reaches}", "magenta")
     if c.cap_mbit:
         text.append(f" cap {c.cap_mbit:g} Mbit/s", "magenta")
+    if c.impaired:
+        text.append(f" [{c.impaired}]", "bold red")
     if not ok:
         text.append(f" {c.status}", "red")
     if not c.ours:
@@ -102,6 +104,8 @@ class HostTree(Tree[str]):
                     t.append(f" remote_ip {p.remote_ip}", "bold yellow")
                 if p.qos_mbit:
                     t.append(f" qos {p.qos_mbit:g} Mbit/s", "magenta")
+                if p.impaired:
+                    t.append(f" [{p.impaired}]", "bold red")
                 node.add_leaf(t)
         if ovn is not None:
             self._show_ovn(view.name, ovn)

@@ -14,7 +14,8 @@ from textual.binding import Binding, BindingType
 EVERYWHERE = "Everywhere"
 SCENARIOS = "Scenarios"
 MEASURE = "Measure"
-AREAS = (EVERYWHERE, SCENARIOS, MEASURE)
+FAULTS = "Faults"
+AREAS = (EVERYWHERE, SCENARIOS, MEASURE, FAULTS)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ ACTIONS: tuple[Act, ...] = (
         footer=False, title="Show scenarios"),
     Act("3", "tab('measure')", "Measure", "the Measure tab: ping, iperf, pingall, doctor",
         footer=False, title="Show measure"),
+    Act("4", "tab('faults')", "Faults", "the Faults tab: break it on purpose, impair a link",
+        footer=False, title="Show faults"),
     Act("n", "step('next')", "Next step", "apply the next pending step", SCENARIOS, per_scenario=True),
     Act("b", "step('back')", "Back", "undo the last applied step", SCENARIOS, per_scenario=True),
     Act("r", "step('all')", "Run all", "run all pending steps", SCENARIOS, per_scenario=True),
@@ -76,6 +79,13 @@ ACTIONS: tuple[Act, ...] = (
     Act("d", "measure('doctor')", "Doctor", "doctor the picked pair: every hop, OK / FAIL / WARN, its fix",
         MEASURE),
     Act("x", "measure('stop')", "Stop", "stop the running measurement", MEASURE),
+
+    Act("i", "fault('inject')", "Inject", "inject the selected fault (on its default target)", FAULTS),
+    Act("v", "fault('revert')", "Revert", "revert every injected fault", FAULTS),
+    Act("h", "fault('hidden')", "Hidden fault", "inject a random fault, hidden: spot the bug", FAULTS),
+    Act("y", "fault('reveal')", "Reveal", "name the hidden fault", FAULTS),
+    Act("m", "fault('impair')", "Impair", "set the typed impairment on the picked link", FAULTS),
+    Act("c", "fault('clear')", "Clear link", "clear the picked link's impairment", FAULTS),
 
     Act("L", "lab_up", "Lab up", "build the emulated lab, or repair only what is broken in it"),
     Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),

@@ -78,9 +78,12 @@ def test_pingall_at_forty_containers(own_lab: None) -> None:
     neighbour table overflowing and a burst of probes flooding the datapath)."""
     assert cli("lab", "up").returncode == 0
     assert cli("scenario", "apply", "exp2").returncode == 0
-    for k in range(1, 37):
-        added = cli("container", "add", f"host{2 - k % 2}", f"w{k}", f"172.15.42.{149 + k}/24")
-        assert added.returncode == 0, added.stderr
+    added = cli("container", "add", "host1", "w", "172.15.42.150/24", "--count", "18")
+    assert added.stdout.endswith("w1..w18 172.15.42.150-172.15.42.167/24 on host1\n"), added.stderr
+    added = cli("container", "add", "host2", "v", "172.15.42.170/24", "--count", "18")
+    assert added.returncode == 0, added.stderr
+    clash = cli("container", "add", "host2", "x", "172.15.42.160/24", "--count", "3")
+    assert (clash.returncode, clash.stderr) == (2, "containet: error: 172.15.42.160 is already used by w11\n")
     for _ in range(2):
         result = pingall()
         assert len(result["names"]) == 40 and result["counts"]["reach"] == 1560, unexpected(result)

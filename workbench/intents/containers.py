@@ -19,7 +19,7 @@ from ..host import Place
 from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
 from ..measure.ping import PingOptions, Target, ping_from
 from ..ovs import one
-from .base import Cmd, ContainerRef, Intent, Where, pid_expr
+from .base import Cmd, ContainerRef, Intent, Readiness, Where, pid_expr
 
 if TYPE_CHECKING:
     from ..steps import Context
@@ -382,7 +382,7 @@ class TxChecksumOff(Intent):
 
 
 @dataclass(frozen=True)
-class PairTalks(Intent):
+class PairTalks(Readiness):
     """Readiness: `src` reaches `dst_ip` again. The last intent of a doctor's fix, so
     a fix returns when traffic flows, not when the configuration is written: a link
     brought up, a tunnel re-pointed or a port re-tagged takes a moment to carry
@@ -400,19 +400,8 @@ class PairTalks(Intent):
     def title(self) -> str:
         return f"wait until {self.src.name} reaches {self.dst_ip}"
 
-    @property
-    def settle(self) -> float:
-        return self.bound
-
-    @property
-    def readiness(self) -> bool:
-        return True
-
     def commands(self) -> tuple[Cmd, ...]:
         return (Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {self.dst_ip}", self.src),)
-
-    def apply(self, ctx: Context) -> None:
-        """Nothing to change: verify is tried until it holds (up to `bound`)."""
 
     def verify(self, ctx: Context) -> bool:
         target = Target(self.dst_ip, self.dst_ip)
