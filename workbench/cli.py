@@ -400,9 +400,10 @@ def _measure(engine: Engine, args: argparse.Namespace) -> int:
 def _scenario(engine: Engine, args: argparse.Namespace) -> int:
     if args.action == "list":
         active = engine.active()
+        width = max(6, *(len(n) for n in engine.scenarios))
         for name, mod in engine.scenarios.items():
             flag = "*" if active and active.scenario == name else " "
-            print(f"{flag} {name:6} {mod.TITLE}: {mod.SUMMARY}")
+            print(f"{flag} {name:{width}} {mod.TITLE}: {mod.SUMMARY}")
         return 0
     name = args.name
     if args.action == "show":
