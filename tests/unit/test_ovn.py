@@ -108,3 +108,29 @@ def test_files_and_mac() -> None:
     assert OvnDb(run, "sb").remote == "unix:/run/containet/t/host1/ovnsb_db.sock"
     assert Controller(run).pidfile == run / "ovn-controller.pid"
     assert mac_for("172.15.42.100") == "0a:00:ac:0f:2a:64"
+
+
+def test_ovn_source_waits_quietly_while_no_ovn_runs(tmp_path: object) -> None:
+    """The TUI's NB/SB monitor on a lab without OVN: no state, no change, stops at once."""
+    import time
+    from pathlib import Path
+
+    from workbench.host import Host, Place
+    from workbench.inventory.watch import OvnSource, Watcher
+
+    run = Path(str(tmp_path))
+    host = Host("host1", 1, "10.0.0.3", Place.root(), f"unix:{run}/db.sock", run_dir=run)
+    seen: list[object] = []
+    src = OvnSource(host, "nb", seen.append, seen.append)
+    assert (
+        src.source == "ovn-nb" and src.database == "OVN_Northbound" and src.remote.endswith("ovnnb_db.sock")
+    )
+    src.start()
+    time.sleep(0.7)
+    t0 = time.monotonic()
+    src.stop()
+    src.join(2)
+    assert not src.is_alive() and time.monotonic() - t0 < 1.0
+    assert seen == []
+    kinds = [s.source for s in Watcher([host], seen.append, docker=False, netlink=False).sources]
+    assert kinds == ["ovs", "ovn-nb", "ovn-sb"]

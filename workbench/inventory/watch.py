@@ -42,6 +42,15 @@ OVS_COLUMNS = {
     "Port": ["name", "interfaces", "tag", "external_ids"],
     "Interface": ["name", "type", "options", "ofport", "external_ids"],
 }
+#: what the inventory shows of OVN's databases (see collect.ovn_view)
+OVN_COLUMNS = {
+    "nb": {"Logical_Switch": ["name", "ports"], "Logical_Switch_Port": ["name", "addresses", "up"]},
+    "sb": {
+        "Chassis": ["name", "encaps"],
+        "Encap": ["type", "ip"],
+        "Port_Binding": ["logical_port", "chassis", "up"],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -276,6 +285,8 @@ class OvsSource(_Source):
     reports each insert/update/delete of a Bridge, Port or Interface row."""
 
     source = "ovs"
+    database = "Open_vSwitch"
+    columns: dict[str, list[str]] = OVS_COLUMNS
 
     def __init__(self, host: Host, on_change: OnChange, on_state: OnState) -> None:
         super().__init__(host.name, on_change, on_state)
@@ -289,8 +300,8 @@ class OvsSource(_Source):
         sock = self.remote.removeprefix("unix:")
         if self.remote.startswith("unix:") and not os.path.exists(sock):
             raise WorkbenchError("database socket missing")
-        helper = idlutils.get_schema_helper(self.remote, "Open_vSwitch")
-        for table, cols in OVS_COLUMNS.items():
+        helper = idlutils.get_schema_helper(self.remote, self.database)
+        for table, cols in self.columns.items():
             helper.register_columns(table, cols)
         source = self
 
@@ -324,6 +335,38 @@ class OvsSource(_Source):
             idl.close()
 
 
+class OvnSource(OvsSource):
+    """Row events of OVN's northbound or southbound database on the central host (a
+    logical port added, going up, bound; a chassis coming or going), so the inventory
+    follows OVN live. While no OVN runs there (no socket) it waits quietly: OVN
+    stopped by `scenario undo` is not a source that broke."""
+
+    def __init__(self, host: Host, which: str, on_change: OnChange, on_state: OnState) -> None:
+        super().__init__(host, on_change, on_state)
+        from ..ovn import OvnDb
+
+        assert host.run_dir is not None
+        db = OvnDb(host.run_dir, which)
+        self.source = f"ovn-{which}"
+        self.name = f"watch:{self.source}:{host.name}"
+        self.remote, self.database, self.columns = db.remote, db.database, OVN_COLUMNS[which]
+        self.sock = db.sock
+
+    def state(self, connected: bool, detail: str = "") -> None:
+        if not connected and not self.sock.exists():
+            if self.connected:  # OVN went away on purpose: re-read, say nothing
+                self.connected = None
+                self.change("stopped")
+            return
+        super().state(connected, detail)
+
+    def listen(self) -> None:
+        while not self.sock.exists():
+            if self.stopping.wait(0.5):
+                return
+        super().listen()
+
+
 class Watcher:
     """All the event sources of a set of hosts; start() once, stop() once."""
 
@@ -346,6 +389,10 @@ class Watcher:
                 self.sources.append(NetlinkSource(h, on_change, state))
             if ovs:
                 self.sources.append(OvsSource(h, on_change, state))
+        central = hosts[0] if hosts else None
+        if ovs and central is not None and central.run_dir is not None and not central.real:
+            for which in ("nb", "sb"):  # where OVN central runs in the lab (scenario ovn)
+                self.sources.append(OvnSource(central, which, on_change, state))
 
     def start(self) -> Watcher:
         for s in self.sources:
