@@ -134,3 +134,14 @@ def test_ovn_source_waits_quietly_while_no_ovn_runs(tmp_path: object) -> None:
     assert seen == []
     kinds = [s.source for s in Watcher([host], seen.append, docker=False, netlink=False).sources]
     assert kinds == ["ovs", "ovn-nb", "ovn-sb"]
+
+
+def test_real_mode_refuses_before_changing_anything() -> None:
+    """Real mode (the system's OVN services) is not done: the first OVN step says so."""
+    from workbench.context import Context
+    from workbench.errors import BadInput
+
+    engine = Engine(mode="real", real_host="host1")
+    p = engine.plan("ovn")
+    with Context(engine.hosts()) as ctx, pytest.raises(BadInput, match="emulated lab only"):
+        p.steps[0].apply(ctx)

@@ -30,6 +30,16 @@ def _nbctl(remote: str, *args: str) -> str:
     return shlex.join(["ovn-nbctl", f"--db={remote}", *args])
 
 
+def _lab_only(ctx: Context, host: str) -> None:
+    """OVN's daemons are started here for the emulated lab's hosts only: on a real
+    host (the seed's VMs) the system's OVN services are the way, not done yet."""
+    if ctx.host(host).real:
+        raise BadInput(
+            "the ovn scenarios run in the emulated lab only for now: real mode (the system's "
+            "ovn-central / ovn-host services) is not implemented yet"
+        )
+
+
 def _nb_there(remote: str) -> bool:
     """The NB database's socket exists (else there is nothing in it to undo)."""
     return not remote.startswith("unix:") or Path(remote.removeprefix("unix:")).exists()
@@ -64,6 +74,7 @@ class OvnDatabase(Intent):
         )
 
     def apply(self, ctx: Context) -> None:
+        _lab_only(ctx, self.host)
         db, place = self.db, ctx.host(self.host).place
         db.run_dir.mkdir(parents=True, exist_ok=True)
         if not db.file.exists():
@@ -101,6 +112,7 @@ class OvnNorthd(Intent):
         return (Cmd(Where.HOST, ovn.text(self.daemon.argv())),)
 
     def apply(self, ctx: Context) -> None:
+        _lab_only(ctx, self.host)
         if not read_pid(self.daemon.pidfile):
             ctx.run(ctx.host(self.host).place, self.daemon.argv())
 
@@ -146,6 +158,7 @@ class OvnChassis(Intent):
         return (Cmd(Where.OVS, f"ovs-vsctl set open_vswitch . {sets}"),)
 
     def apply(self, ctx: Context) -> None:
+        _lab_only(ctx, self.host)
         ovs = ctx.ovs(self.host)
         ovs.api.db_set("Open_vSwitch", ".", ("external_ids", self.settings)).execute(check_error=True)
 
@@ -181,6 +194,7 @@ class OvnController(Intent):
         return (Cmd(Where.HOST, ovn.text(self.daemon.argv())),)
 
     def apply(self, ctx: Context) -> None:
+        _lab_only(ctx, self.host)
         if not read_pid(self.daemon.pidfile):
             ctx.run(ctx.host(self.host).place, self.daemon.argv())
 
