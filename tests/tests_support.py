@@ -70,8 +70,9 @@ NOTHING: dict[str, list[str]] = {"namespaces": [], "processes": [], "containers"
 
 def leftovers(instance: str, docker_host: str | None = None) -> dict[str, list[str]]:
     """Everything that carries an instance's mark, found without the project's code:
-    namespaces by name, live processes started on its run directory, containers by label,
-    and whatever is left in the run directory itself."""
+    namespaces by name, live processes started on its run directory (OVN's monitor
+    processes by their environment), containers by label, and whatever is left in the
+    run directory itself (OVN's databases, sockets, pidfiles and logs included)."""
     prefix, run = f"cn-{instance}-", f"/run/containet/{instance}/"
     netns = "/var/run/netns"
     ns = sorted(n for n in os.listdir(netns) if n.startswith(prefix)) if os.path.isdir(netns) else []
@@ -80,9 +81,12 @@ def leftovers(instance: str, docker_host: str | None = None) -> dict[str, list[s
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+            # a daemon's --monitor process renames itself ("ovn-controller: monitoring pid
+            # N"): its environment still names the run directory (OVS_RUNDIR, OVN_RUNDIR)
+            env = Path(f"/proc/{pid}/environ").read_bytes() if cmd.startswith(b"ovn") else b""
         except OSError:
             continue
-        if run.encode() in cmd and state != "Z":
+        if (run.encode() in cmd or f"={run}".encode() in env) and state != "Z":
             procs.append(pid)
     argv = ["docker"] + (["-H", docker_host] if docker_host else [])
     out = subprocess.run(
