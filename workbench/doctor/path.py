@@ -36,6 +36,9 @@ def path_tunnel(f: DoctorFacts, host: str, peer: str) -> OvsPortFact | None:
         for p in mine:
             if p.remote_ip == peer_facts.underlay_ip:
                 return p
+        for p in facts.ovs_ports:  # on another bridge: OVN's Geneve ports on br-int
+            if p.is_tunnel and p.remote_ip == peer_facts.underlay_ip:
+                return p
     return mine[0] if len(mine) == 1 else None
 
 
