@@ -317,8 +317,12 @@ class LogicalPort(Intent):
         return list(port.get("addresses") or []) == [self.address] and str(port["_uuid"]) in members
 
     def undo(self, ctx: Context) -> None:
-        if _nb_there(self.nb):
-            ctx.ovn_nb(self.nb).api.lsp_del(self.name, if_exists=True).execute(check_error=True)
+        if not _nb_there(self.nb):
+            return
+        nb = ctx.ovn_nb(self.nb)
+        row = nb.row("Logical_Switch_Port", self.name)
+        if row is not None and (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
+            nb.api.lsp_del(self.name, if_exists=True).execute(check_error=True)
 
 
 @dataclass(frozen=True)
