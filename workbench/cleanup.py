@@ -48,8 +48,11 @@ def _containers() -> list[Item]:
 
 
 def _processes() -> list[Item]:
+    from .capture import capture_pids  # tcpdump of a capture: its filter file is under RUN_DIR
+
     pids = pids_using(RUN_DIR)
-    return [Item(f"ovs process {pid}", partial(stop_pid, pid)) for pid in pids]
+    items = [Item(f"ovs process {pid}", partial(stop_pid, pid)) for pid in pids]
+    return items + [Item(f"capture process {pid}", partial(stop_pid, pid)) for pid in capture_pids()]
 
 
 def _namespaces() -> list[Item]:

@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_parser("list", help="containers with host, IP and attachment")
     _measure_parsers(sub)
     _doctor_parsers(sub)
+    from .capture.cli import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -285,6 +288,10 @@ def run(args: argparse.Namespace) -> int:
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):
         return _doctor(engine, args)
+    else:
+        from .capture.cli import run_command
+
+        return run_command(engine, args)
     return 0
 
 

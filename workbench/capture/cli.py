@@ -1,0 +1,141 @@
+"""`containet capture`, `flows`, `trace`: parsing and printing (the CLI's part
+that belongs to workbench.capture, kept here so workbench/cli.py only adds it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any
+
+from ..errors import BadInput
+from .capture import CaptureOptions, CaptureResult
+from .decode import decode
+from .pcap import Record
+from .xray import PathContext, xray
+
+UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def size(text: str) -> int:
+    """ "4M", "64k", "1048576" -> bytes (argparse type)."""
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = t[-1:] if t[-1:] in UNITS else ""
+    try:
+        return int(float(t[: len(t) - len(unit)]) * UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: a number of bytes, or 64K, 4M, 1G") from None
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cp = sub.add_parser(
+        "capture",
+        help="capture frames on a container, HOST:IFACE or an OVS port; decode them and X-ray the headers",
+    )
+    cp.add_argument(
+        "where",
+        metavar="WHERE",
+        help="a container (its eth0), HOST:IFACE (a host-side veth, a bridge, eth1 the underlay NIC) "
+        "or HOST:PORT (an OVS port with no device, through a mirror)",
+    )
+    cp.add_argument(
+        "-c", "--count", type=int, default=20, help="stop after N frames (0: no limit; default 20)"
+    )
+    cp.add_argument(
+        "-t", "--time", type=float, default=10.0, help="stop after this many seconds (default 10)"
+    )
+    cp.add_argument("--filter", default="", metavar="EXPR", help="a tcpdump filter, e.g. 'ip proto gre'")
+    cp.add_argument("-w", "--write", metavar="FILE.pcap", help="write the frames to a pcap file")
+    cp.add_argument("-s", "--snaplen", type=int, default=2048, help="bytes kept of each frame (default 2048)")
+    cp.add_argument("--ring", type=size, default=4 << 20, help="frames kept in memory, bytes (default 4M)")
+    cp.add_argument("--xray", action="store_true", help="print each frame's X-ray (headers, bytes, MTU)")
+    cp.add_argument("--json", action="store_true")
+
+
+def _line(rec: Record, ctx: PathContext, t0: float) -> str:
+    f = decode(rec.data, rec.wire_len, rec.time, rec.index)
+    x = xray(f, ctx)
+    flag = f"  !! {x.verdict.split(':')[0]}" if x.too_big else ""
+    return f"{rec.index:5} {rec.time - t0:9.6f} {rec.wire_len:5} B  {f.summary}{flag}"
+
+
+def run_command(engine: Any, args: argparse.Namespace) -> int:
+    if args.cmd == "capture":
+        return _capture(engine, args)
+    raise BadInput(f"unknown command {args.cmd}")
+
+
+def _capture(engine: Any, args: argparse.Namespace) -> int:
+    from ..measure.cancel import interruptible
+
+    opts = CaptureOptions(
+        count=args.count,
+        seconds=args.time,
+        filter=args.filter,
+        snaplen=args.snaplen,
+        ring_bytes=args.ring,
+        write=args.write,
+    ).check()
+    target = engine.capture_target(args.where)
+    quiet = args.json
+    lock = threading.Lock()
+    t0: list[float] = []
+
+    def show(rec: Record) -> None:
+        with lock:
+            if not t0:
+                t0.append(rec.time)
+            if args.xray:
+                print(
+                    xray(decode(rec.data, rec.wire_len, rec.time, rec.index), target.context).text(),
+                    flush=True,
+                )
+            else:
+                print(_line(rec, target.context, t0[0]), flush=True)
+
+    def work(cancel: threading.Event) -> CaptureResult:
+        cap = engine.open_capture(args.where, opts, None if quiet else show)
+        print(f"containet: capturing on {cap.target.label} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        return cap.wait(cancel)  # type: ignore[no-any-return]
+
+    result, interrupted = interruptible(work)
+    if interrupted and result.ended == "stopped":
+        result.ended = "interrupted"
+    if quiet:
+        xs = result.xrays()
+        data = result.to_dict()
+        data["context"] = result.context.to_dict()
+        data["frames"] = [dict(x.frame.to_dict(), xray=x.to_dict()) for x in xs]
+        print(json.dumps(data, indent=2))
+    else:
+        print(summary(result))
+    if result.ended == "gone":
+        print(f"containet: {result.message}", file=sys.stderr)
+        return 1
+    if result.ended == "error":
+        print(f"containet: capture failed: {result.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def summary(result: CaptureResult) -> str:
+    big = sum(1 for x in result.xrays() if x.too_big)
+    why = {
+        "count": "count reached",
+        "time": "time bound",
+        "stopped": "stopped",
+        "interrupted": "interrupted",
+        "gone": "port disappeared",
+        "error": "error",
+    }.get(result.ended, result.ended)
+    out = f"{result.seen} frame(s) on {result.label} in {result.seconds:.1f} s ({why})"
+    if result.seen > result.kept:
+        out += f"; the ring kept the last {result.kept}"
+    if result.kernel_dropped:
+        out += f"; {result.kernel_dropped} dropped by the kernel"
+    if big:
+        out += f"; {big} too big for the tunnel"
+    if result.path:
+        out += f"; {result.written} written to {result.path}"
+    return out

@@ -1,0 +1,122 @@
+"""See an OVS port that has no kernel device (a tunnel port of the userspace
+datapath) through an OVS mirror: every frame the port sends or receives is
+copied to a new internal port, whose tap device tcpdump opens.
+
+The fact comes from how OVS mirrors work (ovs-tcpdump does the same); the code is
+containet's. The port and the Mirror row carry containet's mark
+(external_ids:containet), so `containet clean` removes them after a crash, and
+the capture removes them when it ends, whatever ended it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .. import links
+from ..errors import NotReady, WorkbenchError
+from ..marks import MARK_VALUE, OVS_MARK
+from .where import MirrorSpec
+
+PREFIX = "cnm"  # mirror ports: cnm + 6 hex digits (an interface name fits 15 characters)
+UP_WAIT = 3.0
+
+
+def mirror_name() -> str:
+    return f"{PREFIX}{os.getpid() & 0xFFFF:04x}{int(time.monotonic() * 1000) & 0xFF:02x}"
+
+
+def _vsctl(spec: MirrorSpec, *args: str) -> str:
+    argv = ["ovs-vsctl", f"--db={spec.host.ovs_db}", "--timeout=5", *args]
+    return spec.host.place.run(argv, timeout=10).stdout
+
+
+def add(spec: MirrorSpec, name: str) -> str:
+    """A marked internal port `name` on the port's bridge, up, and a Mirror that
+    copies the port's frames (both ways) to it. Returns the device name."""
+    mark = f"external_ids:{OVS_MARK}={MARK_VALUE}"
+    _vsctl(
+        spec,
+        "--",
+        "add-port",
+        spec.bridge,
+        name,
+        "--",
+        "set",
+        "Interface",
+        name,
+        "type=internal",
+        mark,
+        "--",
+        "set",
+        "Port",
+        name,
+        mark,
+        "--",
+        "--id=@src",
+        "get",
+        "Port",
+        spec.port,
+        "--",
+        "--id=@out",
+        "get",
+        "Port",
+        name,
+        "--",
+        "--id=@m",
+        "create",
+        "Mirror",
+        f"name={name}",
+        "select_src_port=@src",
+        "select_dst_port=@src",
+        "output_port=@out",
+        mark,
+        "--",
+        "add",
+        "Bridge",
+        spec.bridge,
+        "mirrors",
+        "@m",
+    )
+    deadline = time.monotonic() + UP_WAIT
+    while True:  # the tap device appears once ovs-vswitchd has read the change
+        try:
+            spec.host.place.call(_quiet_ipv6, name)  # no router solicitations of its own in the copy
+            spec.host.place.netlink(links.set_up, name)
+            return name
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            if time.monotonic() > deadline:
+                remove(spec, name)
+                raise NotReady(f"the mirror port {name} did not appear in {spec.host.name}: {exc}") from exc
+            time.sleep(0.05)
+
+
+def _quiet_ipv6(name: str) -> None:
+    """IPv6 off on the device (its /proc/sys follows the calling thread's namespace)."""
+    with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as fh:
+        fh.write("1")
+
+
+def remove(spec: MirrorSpec, name: str) -> None:
+    """Take the Mirror off its bridge and delete the port (each if it is still there)."""
+    try:
+        _vsctl(
+            spec,
+            "--",
+            "--id=@m",
+            "get",
+            "Mirror",
+            name,
+            "--",
+            "remove",
+            "Bridge",
+            spec.bridge,
+            "mirrors",
+            "@m",
+        )
+    except WorkbenchError:
+        pass  # no such mirror (or no bridge any more)
+    try:
+        _vsctl(spec, "--if-exists", "del-port", spec.bridge, name)
+    except WorkbenchError:
+        pass
