@@ -112,6 +112,7 @@ def test_geneve_vni_is_decoded() -> None:
 def test_inner_vlan_tag_is_seen_inside_the_tunnel() -> None:
     f = decode(gre(inner_ping(vlan=10)))
     assert f.inner_vlan == 10 and f.vlan is None
+    assert (f.proto, f.src, f.info) == ("ICMP", "172.15.42.100", "echo request id=7 seq=3")
     assert [h.name for h in f.layer("inner")][:2] == ["Ethernet", "802.1Q"]
     assert "vlan 10" in f.summary
 
@@ -187,3 +188,31 @@ def test_tcpdump_reads_what_we_write(tmp_path: Path) -> None:
 
 def test_sizes() -> None:
     assert size("64K") == 65536 and size("4M") == 4 << 20 and size("1000") == 1000 and size("2MiB") == 2 << 20
+
+
+def test_bad_options_and_where_are_bad_input() -> None:
+    from workbench.capture import CaptureOptions, resolve
+    from workbench.errors import BadInput
+    from workbench.lab import lab_host
+    from workbench.topology.model import Topology
+
+    for opts, words in (
+        (CaptureOptions(count=-1), "bad count"),
+        (CaptureOptions(seconds=0), "bad duration"),
+        (CaptureOptions(ring_bytes=1024), "bad ring size"),
+        (CaptureOptions(snaplen=10), "bad snap length"),
+        (CaptureOptions(filter="icmp\nor tcp"), "one line"),
+        (CaptureOptions(write="/nonexistent-dir/x.pcap"), "no directory"),
+    ):
+        with pytest.raises(BadInput, match=words):
+            opts.check()
+    hosts = [lab_host("host1", 1), lab_host("host2", 2)]
+    for where, words in (
+        ("nosuch", "unknown container 'nosuch'"),
+        ("host9:eth1", "unknown host 'host9'"),
+        ("host1", "host1 is a host"),
+        ("host1:eth1;rm", "bad interface name"),
+        ("host1:nosuch0", "host1 has no device or OVS port 'nosuch0'"),
+    ):
+        with pytest.raises(BadInput, match=words):
+            resolve(where, hosts, Topology())

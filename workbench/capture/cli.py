@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from ..errors import BadInput
-from .capture import CaptureOptions, CaptureResult
+from .capture import CaptureOptions, CaptureResult, check_filter
 from .decode import decode
 from .pcap import Record
 from .xray import PathContext, xray
@@ -77,6 +77,7 @@ def _capture(engine: Any, args: argparse.Namespace) -> int:
         ring_bytes=args.ring,
         write=args.write,
     ).check()
+    check_filter(opts.filter)  # a bad filter is one line before the lab is even asked
     target = engine.capture_target(args.where)
     quiet = args.json
     lock = threading.Lock()

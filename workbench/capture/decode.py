@@ -143,10 +143,12 @@ def _ethernet(w: _Walk, data: bytes, off: int, layer: str) -> None:
         w.add("802.1Q", 4, layer, f"vlan {tag.id}" + (f" pcp {tag.pri}" if tag.pri else ""))
     if tags:
         w.facts["inner_vlan" if layer == "inner" else "vlan"] = tags[0].id
+    # the ethertype after the tags (dpkt keeps the first one, 0x8100, in .type)
+    (ethertype,) = struct.unpack_from("!H", data, off + 12 + 4 * len(tags))
     off += 14 + 4 * len(tags)
-    if eth.type == ETH_IP and isinstance(eth.data, dpkt.ip.IP):
+    if ethertype == ETH_IP and isinstance(eth.data, dpkt.ip.IP):
         _ipv4(w, data, off, eth.data, layer)
-    elif eth.type == dpkt.ethernet.ETH_TYPE_ARP:
+    elif ethertype == dpkt.ethernet.ETH_TYPE_ARP:
         arp = eth.data
         w.facts.update(proto="ARP")
         if isinstance(arp, dpkt.arp.ARP):
@@ -155,7 +157,7 @@ def _ethernet(w: _Walk, data: bytes, off: int, layer: str) -> None:
             w.add("ARP", 28, layer, f"{op} {_ip(arp.tpa)}")
         _payload(w, len(data) - off - 28, layer)
     else:
-        w.facts.update(proto="IPv6" if eth.type == dpkt.ethernet.ETH_TYPE_IP6 else f"0x{eth.type:04x}")
+        w.facts.update(proto="IPv6" if ethertype == dpkt.ethernet.ETH_TYPE_IP6 else f"0x{ethertype:04x}")
 
 
 def _mac(raw: bytes) -> str:
