@@ -1,14 +1,20 @@
-"""The engine's capturing half: capture on a port of the lab, OVS flows, traces
-and live rates. The logic is in workbench.capture; these resolve names against
-the discovered topology and delegate. `Engine` inherits them."""
+"""The engine's capturing half: capture on a port of the lab (or on a whole path),
+OVS flows, the OVS trace beside the wire, and live rates. The logic is in
+workbench.capture; these resolve names against the discovered topology and
+delegate. `Engine` inherits them; `_Core` says what they need of it."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .capture import Capture, CaptureOptions, CaptureResult, Record, Target, resolve
+from .capture.flows import BridgeFlows, parse_where, read_flows
+from .capture.path import TUNNELS_OR_ICMP, PathCapture, PathResult, TraceView, path_targets, trace_view
+from .doctor import Expected
+from .errors import WorkbenchError
 from .host import Host
 from .topology.model import Topology
 
@@ -20,8 +26,15 @@ class _Core(Protocol):
 
     def topology(self) -> Topology: ...
 
+    def _expected(self) -> Expected: ...
+
+    def ping(
+        self, src: str, dst: str, *, count: int = 4, interval: float = 0.2, timeout: float = 1.0
+    ) -> Any: ...
+
 
 class Capturing:
+    # --- capture ---
     def capture_target(self: _Core, where: str) -> Target:
         """WHERE (a container, HOST:IFACE, or HOST:OVS-PORT) as a capture target."""
         self.require_lab()
@@ -35,7 +48,8 @@ class Capturing:
     ) -> Capture:
         """A started capture (tcpdump listens): stop() it, or let it end at its bounds.
         `on_record` is called from the capture's reader thread."""
-        target = Capturing.capture_target(self, where)  # type: ignore[arg-type]
+        self.require_lab()
+        target = resolve(where, self.hosts(), self.topology())
         return Capture(target, opts, on_record).start()
 
     def capture(
@@ -47,5 +61,48 @@ class Capturing:
         cancel: threading.Event | None = None,
     ) -> CaptureResult:
         """Capture until the count, the time bound, `cancel`, or the port going away."""
-        cap = Capturing.open_capture(self, where, opts, on_record)  # type: ignore[arg-type]
-        return cap.wait(cancel)
+        self.require_lab()
+        target = resolve(where, self.hosts(), self.topology())
+        return Capture(target, opts, on_record).start().wait(cancel)
+
+    def open_path_capture(
+        self: _Core,
+        src: str,
+        dst: str,
+        opts: CaptureOptions,
+        on_record: Callable[[str, Record], None] | None = None,
+    ) -> PathCapture:
+        """Captures on both containers and the source host's underlay NIC, started
+        together; `records()` merges them in time order."""
+        self.require_lab()
+        return PathCapture(path_targets(self.hosts(), self.topology(), src, dst), opts, on_record).start()
+
+    # --- OVS flows and the trace beside the wire ---
+    def flows(self: _Core, where: str) -> list[BridgeFlows]:
+        """HOST or HOST:BRIDGE: OpenFlow rules and datapath flows with their counters."""
+        self.require_lab()
+        hosts = self.hosts()
+        topology = self.topology()
+        bridges = {h.name: [b.name for b in topology.ovs_bridges(h.name)] for h in hosts}
+        return [read_flows(h, br) for h, br in parse_where(where, hosts, bridges)]
+
+    def trace(self: _Core, src: str, dst: str, *, probes: int = 3) -> TraceView:
+        """ofproto/trace of src's frame through each bridge of the path (the doctor's),
+        beside what captures on both ends and the underlay saw of `probes` pings."""
+        from .doctor.collect import collect
+
+        self.require_lab()
+        hosts, topology = self.hosts(), self.topology()
+        facts = collect(hosts, topology, self._expected(), src, dst, probe=False, trace=True)
+        targets = path_targets(hosts, topology, src, dst)
+        cap = PathCapture(targets, CaptureOptions(count=0, seconds=20, filter=TUNNELS_OR_ICMP)).start()
+        result = PathResult()
+        try:
+            try:
+                self.ping(src, dst, count=probes, interval=0.1, timeout=1.0)
+            except WorkbenchError:
+                pass  # what the wire saw (or did not) says it
+            time.sleep(0.2)  # the last frames reach the readers
+        finally:
+            result = cap.stop()
+        return trace_view(facts, targets, result, probes)

@@ -135,6 +135,45 @@ def test_exp1_underlay_shows_gre_frames_carrying_the_ping(lab: Engine, tmp_path:
     assert "ICMP echo request" in back.stdout
 
 
+def test_trace_beside_the_wire_and_flows(lab: Engine) -> None:
+    from conftest import run_cli
+
+    use(lab, "exp1")
+    out = run_cli("trace", "h1-a", "h2-a", "--probes", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout)
+    assert view["agree"] and [h["host"] for h in view["hops"]] == ["host1", "host2"]
+    first = view["hops"][0]
+    assert "gre0" in first["trace"]["outputs"] and first["trace"]["tunnels"] == ["10.0.0.4"]
+    seen = {s["where"]: s for s in first["seen"]}
+    assert seen["host1:eth1"]["count"] >= 2 and "GRE 10.0.0.3 > 10.0.0.4 carrying" in json.dumps(
+        first["seen"]
+    )
+    # the datapath flow that carried those pings, with its counter
+    flows = json.loads(run_cli("flows", "host1:br0", "--json").stdout)
+    assert flows[0]["rules"][0]["actions"] == "NORMAL" and flows[0]["rules"][0]["n_packets"] > 0
+    assert any("tnl_port(gre0)" in f["actions"] and f["packets"] > 0 for f in flows[0]["datapath"])
+
+
+def test_path_capture_merges_both_ends_and_the_underlay(lab: Engine) -> None:
+    from workbench.capture import CaptureOptions
+
+    use(lab, "exp1")
+    cap = lab.open_path_capture(
+        "h1-a", "h2-a", CaptureOptions(count=0, seconds=10, filter="icmp or ip proto gre")
+    )
+    try:
+        ping(lab, count=2)
+        time.sleep(0.2)
+    finally:
+        result = cap.stop()
+    frames = [(w, f) for w, f in result.frames() if f.src == H1A and f.info.startswith("echo request")]
+    assert [w for w, _f in frames[:3]] == ["h1-a eth0", "host1:eth1", "h2-a eth0"], frames
+    times = [f.time for _w, f in result.frames()]
+    assert times == sorted(times)
+    nothing_left()
+
+
 def test_capture_bad_input_is_one_line_exit_2(lab: Engine) -> None:
     from conftest import run_cli
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from typing import Any
 
 from ..errors import BadInput
@@ -50,7 +51,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     cp.add_argument("-s", "--snaplen", type=int, default=2048, help="bytes kept of each frame (default 2048)")
     cp.add_argument("--ring", type=size, default=4 << 20, help="frames kept in memory, bytes (default 4M)")
     cp.add_argument("--xray", action="store_true", help="print each frame's X-ray (headers, bytes, MTU)")
+    cp.add_argument(
+        "--to",
+        metavar="CONTAINER",
+        help="capture the path from WHERE (a container) to this one: both ends and the underlay, merged",
+    )
     cp.add_argument("--json", action="store_true")
+    fl = sub.add_parser("flows", help="an OVS bridge's OpenFlow rules and datapath flows, with counters")
+    fl.add_argument("where", metavar="HOST[:BRIDGE]")
+    fl.add_argument("--watch", type=float, metavar="SECONDS", help="print again every SECONDS until Ctrl-C")
+    fl.add_argument("--json", action="store_true")
+    tr = sub.add_parser(
+        "trace", help="ofproto/trace of a frame through each bridge of the path, beside what the wire saw"
+    )
+    tr.add_argument("src", help="container name or IP")
+    tr.add_argument("dst", help="container name or IP")
+    tr.add_argument("--probes", type=int, default=3, help="pings sent while capturing (default 3)")
+    tr.add_argument("--json", action="store_true")
 
 
 def _line(rec: Record, ctx: PathContext, t0: float) -> str:
@@ -62,8 +79,67 @@ def _line(rec: Record, ctx: PathContext, t0: float) -> str:
 
 def run_command(engine: Any, args: argparse.Namespace) -> int:
     if args.cmd == "capture":
-        return _capture(engine, args)
+        return _capture_path(engine, args) if args.to else _capture(engine, args)
+    if args.cmd == "flows":
+        return _flows(engine, args)
+    if args.cmd == "trace":
+        if not 1 <= args.probes <= 20:
+            raise BadInput(f"bad --probes {args.probes}: 1 to 20")
+        view = engine.trace(args.src, args.dst, probes=args.probes)
+        print(json.dumps(view.to_dict(), indent=2) if args.json else "\n".join(view.lines()))
+        return 0 if view.agree else 1
     raise BadInput(f"unknown command {args.cmd}")
+
+
+def _flows(engine: Any, args: argparse.Namespace) -> int:
+    if args.watch is not None and not 0.2 <= args.watch <= 3600:
+        raise BadInput(f"bad --watch {args.watch:g}: 0.2 to 3600 seconds")
+    while True:
+        found = engine.flows(args.where)
+        if args.json:
+            print(
+                json.dumps([f.to_dict() for f in found], indent=2 if args.watch is None else None), flush=True
+            )
+        else:
+            if args.watch is not None and sys.stdout.isatty():
+                print("\033[H\033[J", end="")
+            for f in found:
+                print("\n".join(f.lines()), flush=True)
+        if args.watch is None:
+            return 0
+        time.sleep(args.watch)
+
+
+def _capture_path(engine: Any, args: argparse.Namespace) -> int:
+    from ..measure.cancel import interruptible
+    from .path import PathResult
+
+    opts = CaptureOptions(
+        count=args.count, seconds=args.time, filter=args.filter, snaplen=args.snaplen, ring_bytes=args.ring
+    ).check()
+    check_filter(opts.filter)
+    lock = threading.Lock()
+
+    def show(where: str, rec: Record) -> None:
+        f = decode(rec.data, rec.wire_len, rec.time, rec.index)
+        with lock:
+            print(f"{rec.time:.6f} {where:16} {rec.wire_len:5} B  {f.summary}", flush=True)
+
+    def work(cancel: threading.Event) -> PathResult:
+        cap = engine.open_path_capture(args.where, args.to, opts, None if args.json else show)
+        places = ", ".join(t.label for t in cap.targets)
+        print(f"containet: capturing on {places} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        return cap.wait(cancel)  # type: ignore[no-any-return]
+
+    result, _ = interruptible(work)
+    if args.write:
+        result.write(args.write)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        for r in result.results:
+            print(summary(r))
+    return 0
 
 
 def _capture(engine: Any, args: argparse.Namespace) -> int:
