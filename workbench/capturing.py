@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from .capture import Capture, CaptureOptions, CaptureResult, Record, Target, resolve
 from .capture.flows import BridgeFlows, parse_where, read_flows
 from .capture.path import TUNNELS_OR_ICMP, PathCapture, PathResult, TraceView, path_targets, trace_view
+from .capture.rates import RateSampler, RateTable, measure
 from .doctor import Expected
 from .errors import WorkbenchError
 from .host import Host
@@ -106,3 +107,19 @@ class Capturing:
         finally:
             result = cap.stop()
         return trace_view(facts, targets, result, probes)
+
+    # --- live rates ---
+    def _tunnel_bridges(self: _Core) -> dict[str, list[str]]:
+        topology = self.topology()
+        return {h.name: sorted({t.bridge for t in topology.tunnels(h.name)}) for h in self.hosts()}
+
+    def rates(self: _Core, on_rates: Callable[[RateTable], None], interval: float = 1.0) -> RateSampler:
+        """Per-port bits/s, packets/s, drops and errors of every host, sampled every
+        `interval` s (at most 1) on a thread of its own: start() it, stop() it;
+        `on_rates` gets each new table from that thread."""
+        return RateSampler(self.hosts(), on_rates, interval, Capturing._tunnel_bridges(self))  # type: ignore[arg-type]
+
+    def port_rates(self: _Core, seconds: float = 1.0) -> RateTable:
+        """One table of rates over `seconds`."""
+        self.require_lab()
+        return measure(self.hosts(), seconds, Capturing._tunnel_bridges(self))  # type: ignore[arg-type]

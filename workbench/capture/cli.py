@@ -216,3 +216,18 @@ def summary(result: CaptureResult) -> str:
     if result.path:
         out += f"; {result.written} written to {result.path}"
     return out
+
+
+def status_with_rates(engine: Any, snap: Any, as_json: bool) -> str:
+    """`status --rates`: the inventory, then every busy port's rates over one second."""
+    from ..cli import render_status
+
+    table = engine.port_rates(1.0)
+    if as_json:
+        data = snap.to_dict()
+        data["rates"] = [r.to_dict() for _k, r in sorted(table.items())]
+        return json.dumps(data, indent=2)
+    out = [render_status(snap), "", "rates over 1 s (ports with traffic, drops or errors):"]
+    busy = [r for _k, r in sorted(table.items()) if r.busy or r.drops or r.errors]
+    out += [f"  {r.host}:{r.name:14} {r.short()}" for r in busy] or ["  (all quiet)"]
+    return "\n".join(out)
