@@ -14,7 +14,8 @@ from textual.binding import Binding, BindingType
 EVERYWHERE = "Everywhere"
 SCENARIOS = "Scenarios"
 MEASURE = "Measure"
-AREAS = (EVERYWHERE, SCENARIOS, MEASURE)
+CAPTURE = "Capture"
+AREAS = (EVERYWHERE, SCENARIOS, MEASURE, CAPTURE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ ACTIONS: tuple[Act, ...] = (
         footer=False, title="Show scenarios"),
     Act("3", "tab('measure')", "Measure", "the Measure tab: ping, iperf, pingall, doctor",
         footer=False, title="Show measure"),
+    Act("4", "tab('capture')", "Capture", "the Capture tab: frames on any port, decoded, their X-ray",
+        footer=False, title="Show capture"),
     Act("n", "step('next')", "Next step", "apply the next pending step", SCENARIOS, per_scenario=True),
     Act("b", "step('back')", "Back", "undo the last applied step", SCENARIOS, per_scenario=True),
     Act("r", "step('all')", "Run all", "run all pending steps", SCENARIOS, per_scenario=True),
@@ -75,7 +78,15 @@ ACTIONS: tuple[Act, ...] = (
         "pingall (again): every pair as a matrix against the scenario; Enter on a cell: that pair", MEASURE),
     Act("d", "measure('doctor')", "Doctor", "doctor the picked pair: every hop, OK / FAIL / WARN, its fix",
         MEASURE),
-    Act("x", "measure('stop')", "Stop", "stop the running measurement", MEASURE),
+    Act("x", "measure('stop')", "Stop", "stop the running measurement (in the Capture tab: the capture)",
+        MEASURE),
+    Act("C", "capture_path", "Capture path",
+        "capture the picked pair's path: both ends and the underlay at once, merged in time order", MEASURE,
+        footer=False),
+
+    Act("c", "capture('start')", "Capture", "start capturing where the where box says (and its filter)",
+        CAPTURE),
+    Act("w", "capture('write')", "Write pcap", "write the frames in the list to a pcap file", CAPTURE),
 
     Act("L", "lab_up", "Lab up", "build the emulated lab"),
     Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),
