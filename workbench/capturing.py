@@ -117,7 +117,8 @@ class Capturing:
         """Per-port bits/s, packets/s, drops and errors of every host, sampled every
         `interval` s (at most 1) on a thread of its own: start() it, stop() it;
         `on_rates` gets each new table from that thread."""
-        return RateSampler(self.hosts(), on_rates, interval, Capturing._tunnel_bridges(self))  # type: ignore[arg-type]
+        bridges = lambda: Capturing._tunnel_bridges(self)  # type: ignore[arg-type]  # noqa: E731
+        return RateSampler(self.hosts(), on_rates, interval, bridges)  # asked on the sampler's thread
 
     def port_rates(self: _Core, seconds: float = 1.0) -> RateTable:
         """One table of rates over `seconds`."""

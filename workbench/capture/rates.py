@@ -148,6 +148,7 @@ def diff(host: str, name: str, source: str, a: Counters, b: Counters, dt: float)
 
 
 Sample = dict[tuple[str, str], tuple[str, Counters]]
+BRIDGES_EVERY = 5.0  # seconds between looks at which OVS bridges have tunnel ports
 
 
 class RateSampler:
@@ -159,12 +160,16 @@ class RateSampler:
         hosts: Sequence[Host],
         on_rates: Callable[[RateTable], None],
         interval: float = 1.0,
-        tunnel_bridges: dict[str, list[str]] | None = None,
+        tunnel_bridges: dict[str, list[str]] | Callable[[], dict[str, list[str]]] | None = None,
     ) -> None:
         if not 0.1 <= interval <= 1.0:
             raise ValueError("rates are sampled at 1 Hz or faster (interval 0.1 to 1 s)")
         self.hosts = list(hosts)
-        self.tunnel_bridges = tunnel_bridges or {}  # host -> OVS bridges with ports that have no device
+        # host -> OVS bridges with ports that have no device; a callable is asked again
+        # every BRIDGES_EVERY seconds on the sampler's thread (a scenario adds tunnels)
+        self._bridges_of = tunnel_bridges if callable(tunnel_bridges) else None
+        self.tunnel_bridges: dict[str, list[str]] = {} if callable(tunnel_bridges) else (tunnel_bridges or {})
+        self._bridges_at = 0.0
         self.on_rates = on_rates
         self.interval = interval
         self._stop = threading.Event()
@@ -185,7 +190,16 @@ class RateSampler:
     def states(self) -> dict[str, bool | None]:
         return {f"rates:{h.name}": h.name not in self.errors for h in self.hosts}
 
+    def _refresh_bridges(self) -> None:
+        if self._bridges_of is not None and time.monotonic() - self._bridges_at >= BRIDGES_EVERY:
+            self._bridges_at = time.monotonic()
+            try:
+                self.tunnel_bridges = self._bridges_of()
+            except Exception as exc:  # noqa: BLE001 - no tunnel rates until it answers again
+                self.errors["topology"] = str(exc)
+
     def sample(self) -> Sample:
+        self._refresh_bridges()
         out: Sample = {}
         for host in self.hosts:
             try:
