@@ -6,7 +6,6 @@ delegate. `Engine` inherits them; `_Core` says what they need of it."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -103,7 +102,6 @@ class Capturing:
                 self.ping(src, dst, count=probes, interval=0.1, timeout=1.0)
             except WorkbenchError:
                 pass  # what the wire saw (or did not) says it
-            time.sleep(0.2)  # the last frames reach the readers
         finally:
             result = cap.stop()
         return trace_view(facts, targets, result, probes)

@@ -48,7 +48,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     cp.add_argument("--filter", default="", metavar="EXPR", help="a tcpdump filter, e.g. 'ip proto gre'")
     cp.add_argument("-w", "--write", metavar="FILE.pcap", help="write the frames to a pcap file")
-    cp.add_argument("-s", "--snaplen", type=int, default=2048, help="bytes kept of each frame (default 2048)")
+    cp.add_argument(
+        "-s", "--snaplen", type=int, default=256, help="bytes kept of each frame (default 256: every header)"
+    )
     cp.add_argument("--ring", type=size, default=4 << 20, help="frames kept in memory, bytes (default 4M)")
     cp.add_argument("--xray", action="store_true", help="print each frame's X-ray (headers, bytes, MTU)")
     cp.add_argument(

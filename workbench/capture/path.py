@@ -104,6 +104,8 @@ class PathCapture:
         return sorted(out, key=lambda wr: wr[1].time)
 
     def stop(self) -> PathResult:
+        for c in self.captures:  # all at once: each reads what libpcap still holds, side by side
+            c.request_stop()
         results = [c.stop() for c in self.captures]
         return PathResult(results, self.records())
 
