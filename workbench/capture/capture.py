@@ -285,8 +285,7 @@ class Capture:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     break  # tcpdump is gone: see why below
-                for rec in reader.feed(chunk):
-                    self._keep(rec, writer)
+                self._keep(reader.feed(chunk), writer)
             if not self._ready.is_set() and proc.poll() is not None:
                 break
             now = time.monotonic()
@@ -334,8 +333,7 @@ class Capture:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
                     return
-                for rec in reader.feed(chunk):
-                    self._keep(rec, writer)
+                self._keep(reader.feed(chunk), writer)
 
     def _why_ended(self, code: int | None) -> str:
         text = " ".join(self._stderr[-3:]).lower()
@@ -365,19 +363,30 @@ class Capture:
         except (OSError, WorkbenchError):
             return False
 
-    def _keep(self, rec: Record, writer: Writer | None) -> None:
+    def _keep(self, recs: list[Record], writer: Writer | None) -> None:
+        """A chunk's frames into the ring (one lock for the chunk), the file, the callback."""
+        if not recs:
+            return
+        limit, ring = self.opts.ring_bytes, self._ring
         with self._lock:
-            self._ring.append(rec)
-            self._ring_bytes += rec.size
-            while self._ring_bytes > self.opts.ring_bytes and len(self._ring) > 1:
-                self._ring_bytes -= self._ring.popleft().size
-            self.result.ring_peak = max(self.result.ring_peak, self._ring_bytes)
-            self.result.seen = rec.index
+            held = self._ring_bytes
+            for rec in recs:
+                ring.append(rec)
+                held += len(rec.data) + 96
+            # (while this lock is held the ring may pass its bound by one read, 64 KiB of
+            # pcap at most; nobody sees it: the oldest frames go before the lock is let go)
+            while held > limit and len(ring) > 1:
+                held -= ring.popleft().size
+            self._ring_bytes = held
+            self.result.ring_peak = max(self.result.ring_peak, held)
+            self.result.seen = recs[-1].index
         if writer is not None:
-            writer.write(rec)
+            for rec in recs:
+                writer.write(rec)
             self.result.written = writer.count
         if self.on_record is not None:
-            self.on_record(rec)
+            for rec in recs:
+                self.on_record(rec)
 
     def _finish(self, writer_fh: BinaryIO | None) -> None:
         proc = self._proc
