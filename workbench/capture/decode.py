@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import dpkt
 
@@ -29,8 +29,7 @@ GENEVE_PORT = 6081
 ICMP_NAMES = {0: "echo reply", 3: "unreachable", 8: "echo request", 11: "time exceeded"}
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """One header of a frame: its name, bytes on the wire, and what it says."""
 
     name: str  # Ethernet, 802.1Q, IPv4, GRE, UDP, VXLAN, Geneve, ICMP, TCP, payload
@@ -38,11 +37,11 @@ class Header:
     layer: str  # "outer" (the underlay's), "tunnel", "inner" (the container's frame)
     detail: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
         return {"name": self.name, "size": self.size, "layer": self.layer, "detail": self.detail}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Frame:
     """A decoded frame: index in the capture, time, length on the wire, headers."""
 
@@ -135,8 +134,9 @@ class _Walk:
         self.headers.append(Header(name, size, layer, detail))
 
 
-def _ethernet(w: _Walk, data: bytes, off: int, layer: str) -> None:
-    eth = dpkt.ethernet.Ethernet(data[off:])
+def _ethernet(w: _Walk, data: bytes, off: int, layer: str, parsed: Any = None) -> None:
+    """`parsed`: dpkt's Ethernet for these bytes when it has made one already (GRE's)."""
+    eth = parsed if isinstance(parsed, dpkt.ethernet.Ethernet) else dpkt.ethernet.Ethernet(data[off:])
     tags = list(getattr(eth, "vlan_tags", []) or [])
     w.add("Ethernet", 14, layer, f"{_mac(eth.src)} > {_mac(eth.dst)}")
     for tag in tags:
@@ -161,7 +161,7 @@ def _ethernet(w: _Walk, data: bytes, off: int, layer: str) -> None:
 
 
 def _mac(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def _payload(w: _Walk, size: int, layer: str) -> None:
@@ -180,7 +180,7 @@ def _ipv4(w: _Walk, data: bytes, off: int, ip: dpkt.ip.IP, layer: str) -> None:
     if layer == "outer":
         w.facts.update(outer_src=src, outer_dst=dst)
         if ip.p == dpkt.ip.IP_PROTO_GRE:
-            _gre(w, data, body, rest)
+            _gre(w, data, body, rest, getattr(ip.data, "data", None))
             return
         if ip.p == dpkt.ip.IP_PROTO_UDP and isinstance(ip.data, dpkt.udp.UDP):
             udp = ip.data
@@ -232,7 +232,7 @@ def _tcp_flags(flags: int) -> str:
     return out + ("." if flags & 0x10 else "")
 
 
-def _gre(w: _Walk, data: bytes, off: int, rest: int) -> None:
+def _gre(w: _Walk, data: bytes, off: int, rest: int, inner: Any = None) -> None:
     flags, proto = struct.unpack_from("!HH", data, off)
     size, at = 4, off + 4
     key = None
@@ -246,7 +246,7 @@ def _gre(w: _Walk, data: bytes, off: int, rest: int) -> None:
     w.facts.update(tunnel="gre", tunnel_id=key)
     w.add("GRE", size, "tunnel", (f"key {key} " if key is not None else "") + f"proto 0x{proto:04x}")
     if proto == ETH_TEB:
-        _ethernet(w, data, off + size, "inner")
+        _ethernet(w, data, off + size, "inner", inner)  # dpkt parsed GRE's payload already
     elif proto == ETH_IP:  # GRE carrying IP itself (no inner Ethernet)
         ip = dpkt.ip.IP(data[off + size :])
         _ipv4(w, data, off + size, ip, "inner")
