@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from .. import links
 from ..errors import NotReady, WorkbenchError
 from ..marks import MARK_VALUE, OVS_MARK
+from ..ovs import uuids
 from .where import MirrorSpec
 
 PREFIX = "cnm"  # mirror ports: cnm + 6 hex digits (an interface name fits 15 characters)
@@ -120,3 +122,21 @@ def remove(spec: MirrorSpec, name: str) -> None:
         _vsctl(spec, "--if-exists", "del-port", spec.bridge, name)
     except WorkbenchError:
         pass
+
+
+def marked_mirrors(ovs: Any) -> list[tuple[str, str, Any]]:
+    """(mirror name, its bridge, its row uuid) for the Mirror rows carrying our mark
+    (after a crash: the capture itself removes its own), read with an Ovs client."""
+    bridges = {}
+    for br in ovs.rows("Bridge", ["name", "mirrors"]):
+        for uuid in uuids(br.get("mirrors")):
+            bridges[uuid] = br["name"]
+    out = []
+    for row in ovs.rows("Mirror", ["_uuid", "name", "external_ids"]):
+        if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE and row["_uuid"] in bridges:
+            out.append((row["name"], bridges[row["_uuid"]], row["_uuid"]))
+    return out
+
+
+def remove_marked(ovs: Any, bridge: str, uuid: Any) -> None:
+    ovs.api.db_remove("Bridge", bridge, "mirrors", uuid).execute(check_error=True)
