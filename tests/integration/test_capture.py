@@ -215,6 +215,26 @@ def test_mirror_capture_stops_cleanly(lab: Engine, sig: signal.Signals) -> None:
     nothing_left()
 
 
+def test_a_killed_capture_is_swept_by_the_next(lab: Engine) -> None:
+    """kill -9 of the CLI: its tcpdump dies with it (parent-death signal); the mirror port
+    and filter file it made stay, marked; the next capture sweeps those of dead owners."""
+    from workbench.capture import CaptureOptions
+    from workbench.capture.capture import CAPTURE_DIR
+
+    use(lab, "exp1")
+    cap = Cli("host1:gre0", "-c", "0", "-t", "30")
+    cap.proc.kill()
+    cap.finish(10)
+    deadline = time.monotonic() + 5
+    while capture_pids() and time.monotonic() < deadline:  # SIGKILL is delivered, not instant
+        time.sleep(0.05)
+    assert capture_pids() == []
+    assert "cnm" in Place.named(netns_name("host1")).run(["ip", "-o", "link"]).stdout
+    assert list(CAPTURE_DIR.glob("*.bpf"))
+    lab.capture("host1:gre0", CaptureOptions(count=1, seconds=1))
+    nothing_left()
+
+
 def test_port_that_disappears_ends_the_capture(lab: Engine) -> None:
     use(lab, "exp1")
     cap = Cli("host1:cn-h1-b", "-c", "0", "-t", "30")

@@ -234,6 +234,7 @@ class Capture:
         if self.opts.count:
             argv += ["-c", str(self.opts.count)]
         CAPTURE_DIR.mkdir(parents=True, exist_ok=True)
+        sweep_files()
         # the filter file: never parsed as an option, and our mark on the process
         self._filter_file = CAPTURE_DIR / f"{os.getpid()}-{id(self):x}.bpf"
         self._filter_file.write_text(self.opts.filter + "\n")
@@ -420,6 +421,14 @@ def _has_dev(name: str) -> bool:
 
 def frames(records: list[Record]) -> list[Frame]:
     return [decode(r.data, r.wire_len, r.time, r.index) for r in records]
+
+
+def sweep_files() -> None:
+    """Filter files of captures whose process is gone (killed before it could remove them)."""
+    for path in CAPTURE_DIR.glob("*.bpf"):
+        pid = path.name.split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            path.unlink(missing_ok=True)
 
 
 def capture_pids() -> list[int]:

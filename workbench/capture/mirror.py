@@ -22,6 +22,7 @@ from .where import MirrorSpec
 
 PREFIX = "cnm"  # mirror ports: cnm + 6 hex digits (an interface name fits 15 characters)
 UP_WAIT = 3.0
+OWNER = "containet-capture-pid"  # the process whose capture made the port
 
 
 def mirror_name() -> str:
@@ -36,7 +37,9 @@ def _vsctl(spec: MirrorSpec, *args: str) -> str:
 def add(spec: MirrorSpec, name: str) -> str:
     """A marked internal port `name` on the port's bridge, up, and a Mirror that
     copies the port's frames (both ways) to it. Returns the device name."""
+    sweep(spec)
     mark = f"external_ids:{OVS_MARK}={MARK_VALUE}"
+    owner = f"external_ids:{OWNER}={os.getpid()}"
     _vsctl(
         spec,
         "--",
@@ -54,6 +57,7 @@ def add(spec: MirrorSpec, name: str) -> str:
         "Port",
         name,
         mark,
+        owner,
         "--",
         "--id=@src",
         "get",
@@ -91,6 +95,32 @@ def add(spec: MirrorSpec, name: str) -> str:
                 remove(spec, name)
                 raise NotReady(f"the mirror port {name} did not appear in {spec.host.name}: {exc}") from exc
             time.sleep(0.05)
+
+
+def sweep(spec: MirrorSpec) -> list[str]:
+    """Remove the mirror ports (and their Mirror rows) of captures whose process is
+    gone (killed before it could remove them) from the bridge: what it removed."""
+    try:
+        out = _vsctl(
+            spec,
+            "--bare",
+            "--columns=name,external_ids",
+            "find",
+            "Port",
+            f"external_ids:{OVS_MARK}={MARK_VALUE}",
+        )
+    except WorkbenchError:
+        return []
+    gone = []
+    for block in out.strip().split("\n\n"):
+        words = block.split()
+        if not words or not words[0].startswith(PREFIX):
+            continue
+        pid = next((w.split("=", 1)[1] for w in words[1:] if w.startswith(f"{OWNER}=")), "")
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            remove(spec, words[0])
+            gone.append(words[0])
+    return gone
 
 
 def _quiet_ipv6(name: str) -> None:
