@@ -148,12 +148,15 @@ class AppActions(LabControl):
         if view is not None:
             {"start": view.start, "stop": view.stop, "write": view.write}[what]()
 
-    async def action_capture_path(self) -> None:
-        """The Measure tab's picked pair: capture its path (both ends and the underlay)."""
-        if self.measure_view is None:
-            await self.action_tab("measure")
-        view_m = self.measure_view
-        pair = view_m._pair() if view_m is not None else None  # it says what to pick when none is
+    async def action_capture_path(self, src: str | None = None, dst: str | None = None) -> None:
+        """Capture a pair's path (both ends and the underlay): the doctor's pair, or the
+        Measure tab's picked one."""
+        pair: tuple[str, str] | None = (src, dst) if src and dst else None
+        if pair is None:
+            if self.measure_view is None:
+                await self.action_tab("measure")
+            view_m = self.measure_view
+            pair = view_m._pair() if view_m is not None else None  # it says what to pick when none is
         if pair is None:
             return
         await self.action_tab("capture")

@@ -104,6 +104,21 @@ async def test_capture_path_from_measure(fake: FakeEngine) -> None:
         assert places == ["h1-a", "host1:eth1", "h2-a", "h1-a"]
 
 
+async def test_capture_path_from_the_doctor(fake: FakeEngine) -> None:
+    from screens.doctor import DoctorScreen
+
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None)
+        await measure_ready(pilot, app)
+        app.push_screen(DoctorScreen(fake, "h1-a", "h2-a"))
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen) and app.screen.report is not None)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "capture_path:h1-a:h2-a" in fake.calls)
+        await wait_for(pilot, lambda: app.tab == "capture")
+
+
 async def test_inventory_shows_live_rates(fake: FakeEngine) -> None:
     applied_all(fake)
     app = make_app(fake)
