@@ -146,7 +146,7 @@ class AppActions(LabControl):
             await self.action_tab("capture")
         view = self.capture_view
         if view is not None:
-            {"start": view.start, "stop": view.stop, "write": view.write}[what]()
+            {"start": view.start, "stop": view.stop, "write": view.write, "flows": view.flows}[what]()
 
     async def action_capture_path(self, src: str | None = None, dst: str | None = None) -> None:
         """Capture a pair's path (both ends and the underlay): the doctor's pair, or the

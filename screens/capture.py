@@ -64,6 +64,46 @@ def xray_text(frame: Frame, context: PathContext) -> Text:
     return text
 
 
+class FlowsScreen(ModalScreen[None]):
+    """A host's OVS bridges: OpenFlow rules and datapath flows with their counters,
+    read again every second (on a worker thread)."""
+
+    BINDINGS = [Binding("escape,q,f", "dismiss", "Close")]
+
+    def __init__(self, engine: EngineAPI, host: str) -> None:
+        super().__init__()
+        self.engine = engine
+        self.host = host
+        self.reads = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="script-box"):
+            yield Label(Text(f"OVS flows on {self.host} (live, every second)", "bold"))
+            with VerticalScroll():
+                yield Static("reading…", id="flows-text")
+            yield Label(Text("Esc closes", "dim"))
+
+    def on_mount(self) -> None:
+        self._read()
+        self.set_interval(1.0, self._read)
+
+    @work(thread=True, group="flows", exclusive=True)
+    def _read(self) -> None:
+        try:
+            text = "\n\n".join("\n".join(f.lines(width=160)) for f in self.engine.flows(self.host))
+        except Exception as exc:  # noqa: BLE001 - shown in place of the flows
+            text = f"cannot read the flows: {exc}"
+        self.app.call_from_thread(self._show, text)
+
+    def _show(self, text: str) -> None:
+        if self.is_attached:
+            self.reads += 1
+            self.query_one("#flows-text", Static).update(Text(text))
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
 class CaptureView(Vertical):
     DEFAULT_CSS = """
     CaptureView #cap-controls { height: 3; }
@@ -143,6 +183,21 @@ class CaptureView(Vertical):
     def stop(self) -> None:
         if self.running:
             self._stop()
+
+    def flows(self) -> None:
+        """The OVS flows of the host being captured on (or of the where box's host)."""
+        host = None
+        if self.capture is not None:
+            host = self.capture.target.host
+        elif self.path is not None:
+            host = self.path.targets[0].host
+        if host is None:
+            where = self.query_one("#cap-where", Input).value.strip()
+            host = where.split(":", 1)[0] if ":" in where else None
+        if host is None:
+            self._say("capture first (or type HOST:... in where): f shows that host's OVS flows", "yellow")
+            return
+        self.app.push_screen(FlowsScreen(self.engine, host))
 
     def write(self) -> Path | None:
         """The frames shown (in time order) as a pcap file in the export directory."""

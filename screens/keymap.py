@@ -87,6 +87,8 @@ ACTIONS: tuple[Act, ...] = (
     Act("c", "capture('start')", "Capture", "start capturing where the where box says (and its filter)",
         CAPTURE),
     Act("w", "capture('write')", "Write pcap", "write the frames in the list to a pcap file", CAPTURE),
+    Act("f", "capture('flows')", "Flows", "the captured host's OVS flows: rules and datapath, live counters",
+        CAPTURE),
 
     Act("L", "lab_up", "Lab up", "build the emulated lab"),
     Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),

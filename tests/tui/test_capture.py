@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import DataTable, Input, Label
 
 from screens.app import make_app
-from screens.capture import CaptureView, XrayScreen
+from screens.capture import CaptureView, FlowsScreen, XrayScreen
 from workbench.capture import read_file
 
 from .conftest import SIZE, applied_all, measure_ready, tree_text, wait_for
@@ -68,6 +68,13 @@ async def test_capture_lists_frames_xray_write_and_stop(fake: FakeEngine, tmp_pa
         await wait_for(pilot, lambda: table.row_count == 2)
         show.value = ""
         await wait_for(pilot, lambda: table.row_count == 5)
+        # f: the host's OVS flows, read again every second
+        table.focus()
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, FlowsScreen) and app.screen.reads >= 1)
+        assert "NORMAL" in str(app.screen.query_one("#flows-text").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FlowsScreen))
         # x stops the capture
         table.focus()
         assert app.check_action("measure", ("stop",)) is True
