@@ -17,7 +17,7 @@ from textual.app import SystemCommand
 from textual.screen import Screen
 
 from .dialogs import HelpScreen, ScriptScreen
-from .keymap import ACTIONS, AREA_OF, CAPTURE, EVERYWHERE, MEASURE, SCENARIOS, help_sections
+from .keymap import ACTIONS, AREA_OF, CAPTURE, EVERYWHERE, FAULTS, MEASURE, SCENARIOS, help_sections
 from .lab import LabControl
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class AppActions(LabControl):
     if TYPE_CHECKING:  # provided by ContainetApp
         export_dir: Path
         _tabs: TabbedContent | None
+        _views: dict[str, Any]
 
         @property
         def tab(self) -> str: ...
@@ -62,6 +63,8 @@ class AppActions(LabControl):
             return False  # a dialog is open (its own keys win): nothing starts behind it
         if area == SCENARIOS:
             return self.tab == "scenarios"
+        if area == FAULTS:
+            return self.tab == "faults"
         if area == MEASURE and parameters == ("stop",) and self.tab == "capture":
             return self.capture_view is not None and self.capture_view.running  # x stops a capture too
         if area == MEASURE:
@@ -138,6 +141,16 @@ class AppActions(LabControl):
         view = self.measure_view
         if view is not None:
             view.stop() if what == "stop" else view.start(what)
+
+    # --- faults -----------------------------------------------------------------------
+    async def action_fault(self, what: str) -> None:
+        """inject, revert, hidden, reveal, impair or clear, in the Faults tab."""
+        if self.tab != "faults":
+            await self.action_tab("faults")
+        view = self._views.get("faults")
+        act = getattr(view, "act", None)
+        if act is not None:
+            act(what)
 
     # --- capture ----------------------------------------------------------------------
     async def action_capture(self, what: str) -> None:

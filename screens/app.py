@@ -90,7 +90,8 @@ class ContainetApp(AppActions):
                 yield InventoryView(id="inventory-view")
             yield TabPane("Scenarios [2]", id="scenarios")
             yield TabPane("Measure [3]", id="measure")
-            yield TabPane("Capture [4]", id="capture")
+            yield TabPane("Faults [4]", id="faults")
+            yield TabPane("Capture [5]", id="capture")
         yield Footer()
 
     def on_load(self) -> None:
@@ -142,6 +143,10 @@ class ContainetApp(AppActions):
                 from .scenario import ScenariosView
 
                 widget: Widget = ScenariosView(self.engine, id="scenarios-view")
+            elif name == "faults":
+                from .faults import FaultsView
+
+                widget = FaultsView(self.engine, id="faults-view")
             elif name == "capture":
                 from .capture import CaptureView
 
@@ -292,7 +297,7 @@ class ContainetApp(AppActions):
         self.refresh_bindings()
 
     async def _opened(self, name: str) -> None:
-        if name in ("scenarios", "measure", "capture"):
+        if name in ("scenarios", "measure", "faults", "capture"):
             await self.view(name)
         if name == "capture" and self.capture_view is not None:
             self.capture_view.show(self.snap)

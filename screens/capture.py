@@ -134,7 +134,7 @@ class CaptureView(Vertical):
             yield Input(placeholder="where: h1-a, host1:eth1", id="cap-where", compact=True)
             yield Input(placeholder="capture filter (tcpdump), e.g. icmp", id="cap-filter", compact=True)
             yield Input(placeholder="show only…", id="cap-show", compact=True)
-            yield Button("Start (c)", id="cap-start", compact=True, variant="success")
+            yield Button("Start (s)", id="cap-start", compact=True, variant="success")
             yield Button("Stop (x)", id="cap-stop", compact=True, variant="error")
             yield Button("pcap (w)", id="cap-write", compact=True)
         yield Label("pick where, then Start: frames appear below; Enter on one: its X-ray", id="cap-status")

@@ -44,6 +44,8 @@ def container_label(c: Container) -> Text:
         text.append(f" → {c.reaches}", "magenta")
     if c.cap_mbit:
         text.append(f" cap {c.cap_mbit:g} Mbit/s", "magenta")
+    if c.impaired:
+        text.append(f" [{c.impaired}]", "bold red")
     if not ok:
         text.append(f" {c.status}", "red")
     if not c.ours:
@@ -119,6 +121,8 @@ class HostTree(Tree[str]):
                     t.append(f" remote_ip {p.remote_ip}", "bold yellow")
                 if p.qos_mbit:
                     t.append(f" qos {p.qos_mbit:g} Mbit/s", "magenta")
+                if p.impaired:
+                    t.append(f" [{p.impaired}]", "bold red")
                 node.add_leaf(t + rate_text(rates.get(p.name)))
         cnode = self.root.add(Text(f"containers ({len(containers)})", "dim"), expand=True)
         for c in containers:
@@ -163,9 +167,16 @@ class InventoryView(Vertical):
         line = self.query_one("#lab-line", Label)
         if busy:
             line.update(Text(busy, "bold yellow"))
+        elif snap is not None and snap.lab_repairs:
+            text = Text(f"{snap.lab}: L repairs only what is broken, nothing healthy is rebuilt:", "bold")
+            for repair in snap.lab_repairs:
+                text.append(f"\n  {repair}")
+            line.update(text)
         elif snap is not None:
             line.update(Text(f"{snap.lab}: press L or the button to bring it up", "bold"))
-        self.query_one("#lab-up", Button).disabled = bool(busy)
+        button = self.query_one("#lab-up", Button)
+        button.disabled = bool(busy)
+        button.label = "Repair (L)" if snap is not None and snap.lab_repairs else "Lab up (L)"
         self.query_one(Topology).show(snap)
         names = [h.name for h in snap.hosts] if snap else ["host1", "host2"]
         trees = list(self.query(HostTree))

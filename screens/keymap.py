@@ -14,8 +14,9 @@ from textual.binding import Binding, BindingType
 EVERYWHERE = "Everywhere"
 SCENARIOS = "Scenarios"
 MEASURE = "Measure"
+FAULTS = "Faults"
 CAPTURE = "Capture"
-AREAS = (EVERYWHERE, SCENARIOS, MEASURE, CAPTURE)
+AREAS = (EVERYWHERE, SCENARIOS, MEASURE, FAULTS, CAPTURE)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ ACTIONS: tuple[Act, ...] = (
         footer=False, title="Show scenarios"),
     Act("3", "tab('measure')", "Measure", "the Measure tab: ping, iperf, pingall, doctor",
         footer=False, title="Show measure"),
-    Act("4", "tab('capture')", "Capture", "the Capture tab: frames on any port, decoded, their X-ray",
+    Act("4", "tab('faults')", "Faults", "the Faults tab: break it on purpose, impair a link",
+        footer=False, title="Show faults"),
+    Act("5", "tab('capture')", "Capture", "the Capture tab: frames on any port, decoded, their X-ray",
         footer=False, title="Show capture"),
     Act("n", "step('next')", "Next step", "apply the next pending step", SCENARIOS, per_scenario=True),
     Act("b", "step('back')", "Back", "undo the last applied step", SCENARIOS, per_scenario=True),
@@ -84,13 +87,20 @@ ACTIONS: tuple[Act, ...] = (
         "capture the picked pair's path: both ends and the underlay at once, merged in time order", MEASURE,
         footer=False),
 
-    Act("c", "capture('start')", "Capture", "start capturing where the where box says (and its filter)",
+    Act("s", "capture('start')", "Capture", "start capturing where the where box says (and its filter)",
         CAPTURE),
     Act("w", "capture('write')", "Write pcap", "write the frames in the list to a pcap file", CAPTURE),
     Act("f", "capture('flows')", "Flows", "the captured host's OVS flows: rules and datapath, live counters",
         CAPTURE),
 
-    Act("L", "lab_up", "Lab up", "build the emulated lab"),
+    Act("i", "fault('inject')", "Inject", "inject the selected fault (on its default target)", FAULTS),
+    Act("v", "fault('revert')", "Revert", "revert every injected fault", FAULTS),
+    Act("h", "fault('hidden')", "Hidden fault", "inject a random fault, hidden: spot the bug", FAULTS),
+    Act("y", "fault('reveal')", "Reveal", "name the hidden fault", FAULTS),
+    Act("m", "fault('impair')", "Impair", "set the typed impairment on the picked link", FAULTS),
+    Act("c", "fault('clear')", "Clear link", "clear the picked link's impairment", FAULTS),
+
+    Act("L", "lab_up", "Lab up", "build the emulated lab, or repair only what is broken in it"),
     Act("D", "lab_down", "Lab down", "remove the lab and its containers", footer=False),
     Act("ctrl+r", "reload", "Re-read all", "read everything again: a full snapshot now", footer=False),
     Act("question_mark", "help", "Help", "this help: every key", shown="?"),

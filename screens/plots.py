@@ -106,9 +106,7 @@ class MeasurePlot(PlotextPlot):
     }
     """
 
-    def __init__(
-        self, series: Series | None = None, *, hint: str = "", id: str | None = None
-    ) -> None:
+    def __init__(self, series: Series | None = None, *, hint: str = "", id: str | None = None) -> None:
         super().__init__(id=id)
         self.series = series
         self.hint = hint

@@ -125,9 +125,7 @@ class ScenarioPanel(Vertical):
         table = self.query_one("#steps", DataTable)
         self._columns(table, [step.title for step in steps], [step.where for step in steps])
         for i, step in enumerate(steps):
-            table.add_row(
-                str(i + 1), state_cell("pending"), step.where, step.title, "", key=str(i)
-            )
+            table.add_row(str(i + 1), state_cell("pending"), step.where, step.title, "", key=str(i))
         self._verified(status)
         self._show_detail(0)
 

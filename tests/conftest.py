@@ -83,6 +83,26 @@ def _undo_active(engine: object) -> None:
 
 
 @pytest.fixture
+def kept(lab_engine: object) -> Callable[[str], object]:
+    """kept("exp1"): the scenario applied, and left applied for the next test that
+    keeps the same one. For bad-input tests, which must change nothing: they share
+    one apply instead of an apply and an undo each. (Tests on `engine` undo it first.)"""
+    from workbench.engine import Engine
+
+    assert isinstance(lab_engine, Engine)
+
+    def keep(name: str) -> Engine:
+        lab_engine.lab_up(progress=lambda _m: None)  # up already: a no-op
+        active = lab_engine.active()
+        if active is None or active.scenario != name:
+            _undo_active(lab_engine)
+            lab_engine.apply(name)
+        return lab_engine
+
+    return keep
+
+
+@pytest.fixture
 def applied(engine: object) -> Callable[[str], object]:
     """applied("exp1") applies a scenario for this test; the engine fixture undoes it."""
     from workbench.engine import Engine

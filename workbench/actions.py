@@ -93,14 +93,21 @@ def iptables_rules(host: str, rules: tuple[Rule, ...], *, why: str) -> Step:
     return Step(FirewallRules(host, tuple(rules)), why)
 
 
+def split_cidr(cidr: str) -> tuple[ipaddress.IPv4Address, int]:
+    """The address and prefix length of "A.B.C.D/N", or a one-line error."""
+    try:
+        iface = ipaddress.IPv4Interface(cidr)
+    except ValueError:
+        raise BadInput(f"{cidr!r} is not an IPv4 address with prefix (e.g. 172.15.42.110/24)") from None
+    if "/" not in cidr:
+        raise BadInput(f"{cidr!r} needs a prefix length (e.g. {cidr}/24)")
+    return iface.ip, iface.network.prefixlen
+
+
 def check_spec(spec: ContainerSpec, subnet: str, taken: dict[str, str]) -> None:
     """Reject a bad container before anything changes (taken: ip -> name)."""
-    try:
-        iface = ipaddress.IPv4Interface(spec.cidr)
-    except ValueError:
-        raise BadInput(f"{spec.cidr!r} is not an IPv4 address with prefix (e.g. 172.15.42.110/24)") from None
-    if "/" not in spec.cidr:
-        raise BadInput(f"{spec.cidr!r} needs a prefix length (e.g. {spec.cidr}/24)")
+    split_cidr(spec.cidr)
+    iface = ipaddress.IPv4Interface(spec.cidr)
     net = ipaddress.IPv4Network(subnet)
     if iface.ip not in net:
         raise BadInput(f"{iface.ip} is outside the container subnet {net}")

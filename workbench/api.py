@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .capture import CaptureOptions, CaptureResult, Record, Target
 from .capture.flows import BridgeFlows
@@ -23,6 +23,10 @@ from .measure.ping import PingReply, PingResult
 from .measure.pingall import PingallResult
 from .setup import Setup
 from .steps import Listener, Plan
+
+if TYPE_CHECKING:
+    from .faults.catalogue import FaultDef
+    from .impair.ops import ImpairState
 
 Progress = Callable[[str], None]
 
@@ -166,6 +170,25 @@ class EngineAPI(Protocol):
     ) -> DoctorReport: ...
 
     def doctor_fix(self, fix: FixAction) -> str: ...
+
+    # --- break it on purpose: impairments, link state, faults (workbench.impair, .faults)
+    def netem_set(self, target: str, **changes: float | None) -> ImpairState: ...
+
+    def netem_clear(self, target: str | None = None) -> list[str]: ...
+
+    def netem_show(self) -> tuple[str, list[ImpairState]]: ...
+
+    def link_state(self, target: str, action: str, period: float = 1.0, count: int = 0) -> str: ...
+
+    def fault_catalogue(self) -> list[FaultDef]: ...
+
+    def fault_inject(self, name: str | None, on: str | None = None, hidden: bool = False) -> str: ...
+
+    def fault_revert(self, name: str | None = None) -> list[str]: ...
+
+    def fault_reveal(self) -> str: ...
+
+    def faults_active(self) -> list[str]: ...
 
     # --- see the packets (callbacks come from a capture's or the sampler's thread)
     def capture_target(self, where: str) -> Target: ...

@@ -48,6 +48,29 @@ def _containers() -> list[Item]:
     ]
 
 
+def _injected() -> list[Item]:
+    """Faults and impairments (workbench.impair, workbench.faults): revert what their
+    records say while the hosts still exist, then stop the helper processes
+    (delay lines, flappers) by their mark."""
+    from .impair import procs, store
+
+    items = []
+    records = sum(len(store.load_all(kind)) for kind in ("fault", "link", "impair"))
+    if records:
+        items.append(Item(f"{records} injected fault(s) and impairment(s): reverted", _revert_injected))
+    items += [Item(f"helper process {pid}", partial(procs.stop_pid, pid)) for pid in procs.marked()]
+    return items
+
+
+def _revert_injected() -> None:
+    from .context import Context
+    from .impair.ops import revert_all
+
+    hosts = [h for h in lab.lab_hosts() if h.place.exists()]
+    with Context(hosts) as ctx:
+        revert_all(ctx)
+
+
 def _processes() -> list[Item]:
     from .capture import capture_pids  # tcpdump of a capture: its filter file is under RUN_DIR
 
@@ -178,7 +201,8 @@ def find(system_ovs: Path | None = None) -> list[Item]:
     """What carries the mark, in the order it must go: rows of the system OVS while
     it answers, our own OVS processes before their namespaces."""
     return (
-        _containers()
+        _injected()
+        + _containers()
         + _system_ovs(system_ovs or SYSTEM_OVS_SOCK)
         + _root_links()
         + _iptables()

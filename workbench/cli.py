@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__, cleanup, exits
 from .engine import Engine
 from .errors import BadInput, WorkbenchError
+from .impair import cli as impair_cli
 from .inventory.model import Container, Snapshot
 from .steps import StepEvent
 
@@ -61,6 +62,7 @@ def _container_line(c: Container) -> str:
         where = "no network into a host" + (f" (started for {c.meant_for})" if c.meant_for else "")
     vlan = f" vlan {c.vlan}" if c.vlan is not None else ""
     vlan += f" cap {c.cap_mbit:g} Mbit/s" if c.cap_mbit else ""
+    vlan += f" [{c.impaired}]" if c.impaired else ""
     mark = "" if c.ours else "  (not containet's)"
     return (
         f"container {c.name:8} {c.ip or '-':15} mtu {c.mtu or '-'} via {c.host_veth or '-'} "
@@ -88,6 +90,7 @@ def render_status(snap: Snapshot) -> str:
                 if p.qos_mbit:
                     bits.append(f"qos=linux-htb {p.qos_mbit:g}Mbit/s")
                 bits += [f"{k}={v}" for k, v in p.options]
+                bits += [f"[{p.impaired}]"] if p.impaired else []
                 out.append(f"    port {p.name:14} {' '.join(bits)}  rx {p.rx_packets} tx {p.tx_packets}")
         for c in snap.shown_on(h.name):
             out.append(f"  {_container_line(c)}")
@@ -186,11 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("name")
     ca.add_argument("cidr", metavar="IP/PREFIX")
     ca.add_argument("--vlan", type=int)
+    ca.add_argument(
+        "--count", type=int, default=1, help="add NAME1..NAMEn on consecutive addresses from IP (one run)"
+    )
     cr = ct.add_parser("rm", help="remove a container added with `container add`")
     cr.add_argument("name")
     ct.add_parser("list", help="containers with host, IP and attachment")
     _measure_parsers(sub)
     _doctor_parsers(sub)
+    impair_cli.add_parsers(sub)
     from .capture.cli import add_parsers
 
     add_parsers(sub)
@@ -294,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):
         return _doctor(engine, args)
+    elif args.cmd in impair_cli.COMMANDS:
+        return impair_cli.run(engine, args)
     else:
         from .capture.cli import run_command
 
@@ -421,7 +430,11 @@ def _scenario(engine: Engine, args: argparse.Namespace) -> int:
 
 def _container(engine: Engine, args: argparse.Namespace) -> int:
     if args.action == "add":
-        print(engine.container_add(args.host, args.name, args.cidr, args.vlan, on_event=_print_changes))
+        print(
+            engine.container_add(
+                args.host, args.name, args.cidr, args.vlan, on_event=_print_changes, count=args.count
+            )
+        )
     elif args.action == "rm":
         print(engine.container_rm(args.name))
     else:

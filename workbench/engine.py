@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import actions, lab, labup
 from . import containers as dk
@@ -32,6 +32,10 @@ from .probing import Probing
 from .setup import Setup, default_containers, load_tunrc
 from .steps import Context, Listener, Plan, StepEvent, StepState
 from .topology.model import Topology
+
+if TYPE_CHECKING:
+    from .faults.catalogue import FaultDef
+    from .impair.ops import ImpairState
 
 SYSTEM_OVS_DB = "unix:/var/run/openvswitch/db.sock"
 ETC = Path("/etc/containet")  # real mode: the host's own tunrc, if the provisioning put one there
@@ -151,6 +155,10 @@ class Engine(Probing, Capturing):
         return replace(report, scenario=check)
 
     def lab_down(self, progress: Callable[[str], None] = print) -> list[str]:
+        from .impair import procs
+
+        for pid in procs.marked():  # delay lines and flappers die with their links anyway
+            procs.stop_pid(pid)
         removed = lab.down(progress)
         Active.clear(self.active_path)
         return removed
@@ -178,7 +186,7 @@ class Engine(Probing, Capturing):
     def snapshot(self, peers: list[str] | None = None) -> Snapshot:
         """The inventory; in real mode `peers` ('host2=tcp:10.0.0.4:6640') adds the
         OVS side of other hosts that share their database (see workbench.peer)."""
-        snap = collect_snapshot(self.hosts(), self.mode, self.lab_status())
+        snap = self._with_repairs(collect_snapshot(self.hosts(), self.mode, self.lab_status()))
         if not peers:
             return snap
         from dataclasses import replace as dc_replace
@@ -257,6 +265,16 @@ class Engine(Probing, Capturing):
                 f"scenario {active.scenario} is applied: `containet scenario undo {active.scenario}` first"
             )
 
+    def _taking_back(self, name: str) -> None:
+        """Undo and back act on the applied scenario only: another scenario's plan
+        shares its bridges, tunnels and containers, and would tear them down."""
+        active = Active.load(self.active_path)
+        if active and active.scenario != name:
+            raise BadInput(
+                f"scenario {active.scenario} is applied, not {name}: "
+                f"`containet scenario undo {active.scenario}` takes it back"
+            )
+
     def _remember(self, name: str, setup: Setup) -> None:
         before = Active.load(self.active_path)
         tunrc_dir = self.tunrc_dir or (before.tunrc_dir if before else None)
@@ -304,6 +322,7 @@ class Engine(Probing, Capturing):
         self.require_lab()
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
+            self._taking_back(name)
             index = plan.back(ctx, on_event or _noop)
             if not any(plan.status(ctx)):
                 Active.clear(self.active_path)
@@ -313,6 +332,10 @@ class Engine(Probing, Capturing):
         self.require_lab()
         plan = self.plan(name)
         with self.locked(), self.context() as ctx:
+            self._taking_back(name)
+            from .impair.ops import revert_all
+
+            revert_all(ctx)  # injected faults and impairments first: the steps find what they made
             count = plan.undo(ctx, on_event or _noop)
         active = Active.load(self.active_path)
         if active and active.scenario == name:
@@ -336,9 +359,22 @@ class Engine(Probing, Capturing):
 
     # --- containers -----------------------------------------------------------
     def container_add(
-        self, host: str, name: str, cidr: str, vlan: int | None = None, on_event: Listener | None = None
+        self,
+        host: str,
+        name: str,
+        cidr: str,
+        vlan: int | None = None,
+        on_event: Listener | None = None,
+        count: int = 1,
     ) -> str:
-        check_container_name(name)
+        """Run and wire a container like the applied scenario's own; `count` > 1 adds
+        NAME1..NAMEn on consecutive addresses from `cidr`'s, in one plan run (their
+        `docker run`s in parallel)."""
+        if not 1 <= count <= 200:
+            raise BadInput(f"bad count {count}: use 1 to 200")
+        names = [name] if count == 1 else [f"{name}{k}" for k in range(1, count + 1)]
+        for each in names:
+            check_container_name(each)
         if vlan is not None and not 1 <= vlan <= 4094:
             raise BadInput(f"VLAN {vlan} is out of range (1-4094)")
         active = Active.load(self.active_path)
@@ -349,27 +385,35 @@ class Engine(Probing, Capturing):
         if vlan is not None and active.scenario != "exp3":
             raise BadInput(f"--vlan needs the exp3 scenario (applied: {active.scenario})")
         setup = self.setup(active.scenario)
-        if any(c.name == name for c in setup.all_containers):
-            raise BadInput(f"container {name} already exists")
-        spec = actions.ContainerSpec(
-            name, host, cidr, vlan if vlan is not None else (10 if active.scenario == "exp3" else None)
-        )
+        tag = vlan if vlan is not None else (10 if active.scenario == "exp3" else None)
+        first, prefix = actions.split_cidr(cidr)
+        specs = [
+            actions.ContainerSpec(each, host, f"{first + k}/{prefix}", tag) for k, each in enumerate(names)
+        ]
         taken = {c.ip: c.name for c in setup.all_containers}
         taken.update({rc.bridge_ip: f"{h}'s bridge" for h, rc in setup.tunrc.items()})
-        actions.check_spec(spec, setup.tunrc[host].subnet, taken)
+        for spec in specs:
+            if any(c.name == spec.name for c in setup.all_containers):
+                raise BadInput(f"container {spec.name} already exists")
+            actions.check_spec(spec, setup.tunrc[host].subnet, taken)
+            taken[spec.ip] = spec.name
         self.require_lab()
         cli = dk.client()
         try:
-            if dk.find(cli, name) is not None:
-                raise BadInput(f"container {name} already exists")
+            for spec in specs:
+                if dk.find(cli, spec.name) is not None:
+                    raise BadInput(f"container {spec.name} already exists")
         finally:
             cli.close()
-        new = replace(setup, extra=setup.extra + (spec,))
+        new = replace(setup, extra=setup.extra + tuple(specs))
         plan = self.plan(active.scenario, new)
         with self.locked(), self.context() as ctx:
             plan.apply(ctx, on_event or _noop)
             self._remember(active.scenario, new)
-        return f"{name} {spec.cidr} on {host}" + (f" VLAN {spec.vlan}" if spec.vlan else "")
+        where = f" on {host}" + (f" VLAN {tag}" if tag else "")
+        if count == 1:
+            return f"{name} {specs[0].cidr}{where}"
+        return f"{names[0]}..{names[-1]} {specs[0].ip}-{specs[-1].ip}/{prefix}{where}"
 
     def container_rm(self, name: str, on_event: Listener | None = None) -> str:
         active = Active.load(self.active_path)
@@ -460,6 +504,52 @@ class Engine(Probing, Capturing):
                     ovs.close()
         return out
 
+    # --- impairments, link state, faults (workbench.impair, workbench.faults) ----------------
+    def netem_set(self, target: str, **changes: float | None) -> ImpairState:
+        from .impair import ops
+
+        return ops.netem_set(self, target, changes)
+
+    def netem_clear(self, target: str | None = None) -> list[str]:
+        from .impair import ops
+
+        return ops.netem_clear(self, target)
+
+    def netem_show(self) -> tuple[str, list[ImpairState]]:
+        from .impair import ops
+
+        return ops.netem_show(self)
+
+    def link_state(self, target: str, action: str, period: float = 1.0, count: int = 0) -> str:
+        from .impair import ops
+
+        return ops.link_state(self, target, action, period, count)
+
+    def fault_catalogue(self) -> list[FaultDef]:
+        from .faults import ops as fops
+
+        return fops.catalogue()
+
+    def fault_inject(self, name: str | None, on: str | None = None, hidden: bool = False) -> str:
+        from .faults import ops as fops
+
+        return fops.inject(self, name, on, hidden)
+
+    def fault_revert(self, name: str | None = None) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.revert(self, name)
+
+    def fault_reveal(self) -> str:
+        from .faults import ops as fops
+
+        return fops.reveal()
+
+    def faults_active(self) -> list[str]:
+        from .faults import ops as fops
+
+        return fops.active()
+
     # --- tui support ---
     def watch(
         self,
@@ -475,7 +565,13 @@ class Engine(Probing, Capturing):
         """Re-read only the hosts / containers `what` (an inventory.watch.Dirty) names."""
         from .inventory.watch import recollect
 
-        return recollect(snap, what, self.hosts(), lab_line=self.lab_status())
+        return self._with_repairs(recollect(snap, what, self.hosts(), lab_line=self.lab_status()))
+
+    def _with_repairs(self, snap: Snapshot) -> Snapshot:
+        """A half-built lab's snapshot names what `lab up` will repair (the TUI's banner)."""
+        if not snap.lab.startswith("lab is half-built"):
+            return replace(snap, lab_repairs=()) if snap.lab_repairs else snap
+        return replace(snap, lab_repairs=tuple(str(f) for f in self.lab_faults()))
 
 
 def _quiet(_msg: str) -> None:

@@ -6,6 +6,7 @@ the right namespace with `Place.netlink(fn, ...)`.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,35 @@ def delete_link(ipr: IPRoute, name: str) -> bool:
 
 def set_up(ipr: IPRoute, name: str, up: bool = True) -> None:
     ipr.link("set", index=must_index(ipr, name), state="up" if up else "down")
+
+
+NUD_INCOMPLETE = 0x01
+NUD_FAILED = 0x20
+
+
+def unresolved_neighbours(ipr: IPRoute, name: str) -> list[str]:
+    """Addresses on `name` whose neighbour entry is INCOMPLETE or FAILED: asked for
+    while the link could not answer. The next packet to them gets "Destination Host
+    Unreachable" until the kernel gives up on the entry, though the link is fine now."""
+    index = index_of(ipr, name)
+    if index is None:
+        return []
+    return [
+        str(msg.get_attr("NDA_DST"))
+        for msg in ipr.neigh("dump", ifindex=index)
+        if msg["state"] & (NUD_INCOMPLETE | NUD_FAILED) and msg.get_attr("NDA_DST")
+    ]
+
+
+def forget_neighbours(ipr: IPRoute, name: str, addresses: list[str]) -> None:
+    """Delete these neighbour entries on `name` (gone already: fine)."""
+    index = must_index(ipr, name)
+    for dst in addresses:
+        try:
+            ipr.neigh("del", ifindex=index, dst=dst)
+        except NetlinkError as exc:
+            if exc.code != errno.ENOENT:
+                raise
 
 
 def set_mtu(ipr: IPRoute, name: str, mtu: int) -> None:

@@ -17,15 +17,19 @@ from workbench.engine import Engine
 pytestmark = pytest.mark.lab
 
 
+def _undo_active(engine: Engine) -> None:
+    active = engine.active()  # only the applied scenario may be undone
+    if active is not None:
+        engine.undo(active.scenario)
+
+
 @pytest.fixture
 def lab(lab_engine: Engine) -> Iterator[Engine]:
-    for name in ("exp1", "exp2"):
-        lab_engine.undo(name)
+    _undo_active(lab_engine)
     try:
         yield lab_engine
     finally:
-        for name in ("exp1", "exp2"):
-            lab_engine.undo(name)
+        _undo_active(lab_engine)
 
 
 def start(*args: str) -> subprocess.Popen[str]:

@@ -80,9 +80,9 @@ def test_clear_leaves_no_rows_or_qdiscs(applied: Callable[[str], Engine]) -> Non
     ],
 )
 def test_bad_qos_input_changes_nothing(
-    applied: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
+    kept: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
 ) -> None:
-    engine = applied("exp2")
+    engine = kept("exp2")
     before = normalized(engine.snapshot())
     out = cli("qos", *args)
     assert out.returncode == 2

@@ -254,9 +254,9 @@ def test_dockerd_and_ovs_going_away_and_back(private_dockerd: PrivateDockerd) ->
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
-    applied: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], code: int, message: str
+    kept: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], code: int, message: str
 ) -> None:
-    engine = applied("exp1")
+    engine = kept("exp1")
     before = normalized(engine.snapshot())
     out = cli(*args)
     assert out.returncode == code, out.stdout + out.stderr

@@ -213,6 +213,22 @@ def test_switching_scenarios_needs_an_undo(engine: Engine) -> None:
         engine.apply("exp1")
 
 
+def test_undo_or_back_of_another_scenario_is_refused_and_changes_nothing(
+    engine: Engine, cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """exp3's plan shares exp1's bridge, tunnel and containers: undoing it while exp1 is
+    applied used to tear those down. Now one line, exit 2, and exp1 still talks."""
+    engine.apply("exp1")
+    before = normalized(engine.snapshot())
+    for action in ("undo", "back"):
+        out = cli("scenario", action, "exp3")
+        assert out.returncode == 2 and out.stdout == "", out.stdout
+        said = "scenario exp1 is applied, not exp3: `containet scenario undo exp1` takes it back"
+        assert out.stderr == f"containet: error: {said}\n"
+    assert normalized(engine.snapshot()) == before
+    assert cli("pingall").returncode == 0
+
+
 def test_container_add_and_rm(applied: Callable[[str], Engine]) -> None:
     engine = applied("exp3")
     engine.container_add("host2", "web", "172.15.42.120/24", vlan=20)
@@ -247,9 +263,9 @@ def test_container_add_and_rm(applied: Callable[[str], Engine]) -> None:
     ],
 )
 def test_bad_container_add_changes_nothing(
-    applied: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
+    kept: Callable[[str], Engine], cli: Callable[..., Any], args: list[str], message: str
 ) -> None:
-    engine = applied("exp1")
+    engine = kept("exp1")
     before = normalized(engine.snapshot())
     out = cli("container", "add", *args)
     assert out.returncode == 2
@@ -258,8 +274,8 @@ def test_bad_container_add_changes_nothing(
     assert normalized(engine.snapshot()) == before
 
 
-def test_unknown_container_rm(applied: Callable[[str], Engine], cli: Callable[..., Any]) -> None:
-    applied("exp1")
+def test_unknown_container_rm(kept: Callable[[str], Engine], cli: Callable[..., Any]) -> None:
+    kept("exp1")
     out = cli("container", "rm", "ghost")
     assert out.returncode == 2 and "unknown container 'ghost'" in out.stderr
 

@@ -18,6 +18,9 @@ from workbench.capture.path import HopView, TraceView
 from workbench.capture.rates import RateTable
 from workbench.doctor import DoctorReport, FixAction
 from workbench.errors import BadInput, NotReady, StepFailed
+from workbench.faults.catalogue import CATALOGUE, FaultDef
+from workbench.impair.ops import ImpairState
+from workbench.impair.spec import Spec
 from workbench.inventory.model import Container, HostView, Snapshot
 from workbench.inventory.watch import Change, Dirty, SourceState
 from workbench.measure.iperf_data import IperfInterval, IperfResult
@@ -96,11 +99,16 @@ class FakeEngine:
     #: the failure switch: pairs whose reachability is the opposite of what the scenario
     #: expects (an unexpected failure, or across exp3's VLANs an unexpected reach)
     pingall_flip: frozenset[tuple[str, str]] = frozenset()
+    repairs: tuple[str, ...] = ()  # a half-built lab: what `lab up` will repair
     pingall_gate: threading.Semaphore | None = None  # each pingall cell waits for a permit
     scenarios: dict[str, FakeScenario] = field(default_factory=fake_data.scenarios)
+    impaired: dict[str, Spec] = field(default_factory=dict)  # target -> its impairment
+    injected: dict[str, bool] = field(default_factory=dict)  # fault name -> hidden
 
     # --- lab ---------------------------------------------------------------------
     def lab_status(self) -> str:
+        if self.repairs:
+            return "lab is half-built (not healthy: host1)"
         return "lab is up: host1, host2" if self.lab_up_state else "lab is down"
 
     def lab_up(self, progress: Progress = print) -> str:
@@ -108,6 +116,7 @@ class FakeEngine:
         progress("host1: namespace")
         progress("host2: namespace")
         self.lab_up_state = True
+        self.repairs = ()
         return self.lab_status()
 
     def lab_down(self, progress: Progress = print) -> list[str]:
@@ -153,6 +162,7 @@ class FakeEngine:
         return Snapshot(
             mode=self.mode,
             lab=self.lab_status(),
+            lab_repairs=self.repairs,
             hosts=(self.host_view("host1", 1), self.host_view("host2", 2)),
             containers=self.containers() if self.docker_up else (),
             docker_connected=self.docker_up,
@@ -432,6 +442,60 @@ class FakeEngine:
         self.calls.append(f"doctor_fix:{type(fix.intents[0]).__name__}")
         self.veth_down = False
         return f"{fix.title}: {'; '.join(c.text for i in fix.intents for c in i.commands())}"
+
+    # --- impairments and faults ----------------------------------------------------
+    def netem_set(self, target: str, **changes: float | None) -> ImpairState:
+        self.calls.append(f"netem_set:{target}")
+        if target not in ("h1-a", "h2-a", "host1:gre0", "host2:gre0"):
+            raise BadInput(f"unknown target {target!r}: a container or a tunnel HOST:PORT")
+        spec = self.impaired.get(target, Spec()).merged(changes)
+        if spec.empty:
+            self.impaired.pop(target, None)
+        else:
+            self.impaired[target] = spec
+        return ImpairState(target, spec, "substitute", True, (f"(fake) impair {target}",))
+
+    def netem_clear(self, target: str | None = None) -> list[str]:
+        self.calls.append(f"netem_clear:{target}")
+        gone = [t for t in self.impaired if target in (None, t)]
+        for t in gone:
+            self.impaired.pop(t)
+        return [f"{t}: cleared" for t in gone]
+
+    def netem_show(self) -> tuple[str, list[ImpairState]]:
+        return "substitutes (fake)", [ImpairState(t, s, "substitute", True) for t, s in self.impaired.items()]
+
+    def link_state(self, target: str, action: str, period: float = 1.0, count: int = 0) -> str:
+        self.calls.append(f"link_{action}:{target}")
+        return f"{target}: {action}"
+
+    def fault_catalogue(self) -> list[FaultDef]:
+        return list(CATALOGUE)
+
+    def fault_inject(self, name: str | None, on: str | None = None, hidden: bool = False) -> str:
+        self.calls.append(f"fault_inject:{name}:{hidden}")
+        if name is None:
+            name = CATALOGUE[0].name
+        elif name not in {f.name for f in CATALOGUE}:
+            raise BadInput(f"unknown fault {name!r}")
+        if name in self.injected:
+            raise BadInput(f"{name} is injected already")
+        self.injected[name] = hidden
+        return "a fault is injected, and hidden" if hidden else f"{name}: injected"
+
+    def fault_revert(self, name: str | None = None) -> list[str]:
+        self.calls.append(f"fault_revert:{name}")
+        gone = [n for n in self.injected if name in (None, n)]
+        for n in gone:
+            self.injected.pop(n)
+        return [f"reverted {n}" for n in gone]
+
+    def fault_reveal(self) -> str:
+        hidden = [n for n, h in self.injected.items() if h]
+        return f"the hidden fault is {hidden[-1]}" if hidden else "no hidden fault is injected"
+
+    def faults_active(self) -> list[str]:
+        return ["a hidden fault" if h else n for n, h in self.injected.items()]
 
     # --- see the packets (canned frames: tests/tui/fake_capture.py) ---------------------
     def capture_target(self, where: str) -> Target:

@@ -25,7 +25,7 @@ def _status(app) -> str:  # type: ignore[no-untyped-def]
 
 
 async def _open(pilot, app) -> CaptureView:  # type: ignore[no-untyped-def]
-    await pilot.press("4")
+    await pilot.press("5")
     await wait_for(pilot, lambda: app.capture_view is not None and app.capture_view.is_mounted)
     view = app.capture_view
     assert isinstance(view, CaptureView)

@@ -98,6 +98,21 @@ async def test_lab_down_offers_lab_up() -> None:
         assert fake.calls.count("snapshot") == 2  # the lab came up: everything read again
 
 
+async def test_half_built_lab_banner_names_what_l_repairs() -> None:
+    repair = "host1: ovs-vswitchd is not running: restart it on its database"
+    fake = FakeEngine(repairs=(repair,))
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None)
+        assert app.query_one("#lab-banner").display
+        line = label_text(app, "#lab-line")
+        assert "half-built" in line and "nothing healthy is rebuilt" in line and repair in line, line
+        assert "Repair (L)" in str(app.query_one("#lab-up").render())
+        await pilot.press("L")
+        await wait_for(pilot, lambda: "lab_up" in fake.calls and app.lab_is_up)
+        await wait_for(pilot, lambda: not app.query_one("#lab-banner").display)
+
+
 async def test_lab_up_button_works_with_the_mouse() -> None:
     fake = FakeEngine(lab_up_state=False)
     app = make_app(fake)

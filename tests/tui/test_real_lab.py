@@ -15,7 +15,7 @@ from screens.measure import MeasureView
 from screens.scenario import ScenariosView
 from workbench.marks import host_veth
 
-from .conftest import tree_text, wait_for
+from .conftest import label_text, tree_text, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.asyncio, pytest.mark.timeout(180)]
 
@@ -129,3 +129,49 @@ async def test_hand_built_containers_show_on_their_host_marked(engine) -> None: 
             assert web1.host_veth in one and "→ docker0 → br0" in line1, one
     finally:
         hb.teardown(INSTANCE, prefix="tu")
+
+
+async def test_crash_banner_names_the_repair_and_l_keeps_the_experiment(engine) -> None:  # type: ignore[no-untyped-def]
+    """exp1 applied, the app open: host1's ovs-vswitchd dies (kill -9, as a crash). The
+    banner names what L will repair; L restarts that daemon alone, the Scenarios panel
+    verifies its steps again by itself, no container is recreated, and pingall is clean."""
+    import os
+    import signal
+
+    engine.apply("exp1")
+    ids = {c.name: c.full_id for c in engine.snapshot().containers}
+    pidfile = next(h for h in engine.hosts() if h.name == "host1").run_dir / "ovs-vswitchd.pid"
+    app = make_app(engine)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snap is not None, timeout=20)
+        await wait_for(pilot, lambda: bool(app.sources.get("ovs:host1")), timeout=20)
+        await pilot.press("2")
+        panel = app.query_one(ScenariosView).current
+        assert panel is not None and panel.scenario == "exp1"
+        await wait_for(pilot, lambda: bool(panel.states) and set(panel.states) == {"verified"}, timeout=30)
+
+        reads: list[str] = []  # the panel's status reads, from here on
+        status = engine.status
+
+        def counted(name: str) -> list[bool]:
+            reads.append(name)
+            return status(name)  # type: ignore[no-any-return]
+
+        engine.status = counted
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        banner = app.query_one("#lab-banner")
+        await wait_for(pilot, lambda: banner.display and bool(app.snap and app.snap.lab_repairs), timeout=20)
+        line = label_text(app, "#lab-line")
+        assert "host1: ovs-vswitchd is not running" in line, line
+        assert "host2" not in line, line  # the healthy host is not touched
+        assert "Repair (L)" in str(app.query_one("#lab-up").render())
+
+        seen = len(reads)
+        await pilot.press("L")
+        await wait_for(pilot, lambda: not banner.display and app.lab_busy == "", timeout=60)
+        await wait_for(pilot, lambda: len(reads) > seen, timeout=30)  # re-verified, unasked
+        await wait_for(pilot, lambda: set(panel.states) == {"verified"}, timeout=30)
+
+    assert {c.name: c.full_id for c in engine.snapshot().containers} == ids  # nothing recreated
+    matrix = engine.pingall()
+    assert matrix.all_passed, matrix.to_dict()

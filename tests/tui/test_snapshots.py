@@ -192,10 +192,27 @@ def test_doctor_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
+def test_faults_tab(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    fake = _applied()
+    fake.injected["forward-drop"] = False
+    app = make_app(fake)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        from screens.faults import FaultsView
+
+        await pilot.press("4")
+        await wait_for(pilot, lambda: bool(app.query(FaultsView)))
+        view = app.query_one(FaultsView)
+        await wait_for(pilot, lambda: "backend" in str(view.query_one("#impair-state").render()))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(140, 40), run_before=run_before)
+
+
 def _captured(app, xray: bool):  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: app.snap is not None)
-        await pilot.press("4")
+        await pilot.press("5")
         await wait_for(pilot, lambda: app.capture_view is not None and app.capture_view.is_mounted)
         app.capture_view.start("host1:eth1")
         await wait_for(pilot, lambda: len(app.capture_view.rows) == 5)

@@ -26,7 +26,7 @@ from workbench.doctor.model import MtuHop, Status
 from workbench.doctor.mtu import growing_sizes, mtu_verdict, next_probe
 from workbench.doctor.report import build_report
 from workbench.doctor.trace import parse_dp_ports, parse_trace
-from workbench.intents import AcceptBridged, LabUp, LinkUp, Route, SetMtu, TunnelRemote
+from workbench.intents import AcceptBridged, LabUp, LinkUp, PairTalks, Route, SetMtu, TunnelRemote
 from workbench.links import LinkRow
 
 
@@ -171,9 +171,24 @@ def test_host_side_veth_down_is_the_first_failure() -> None:
     first = build_report(f).first_failure
     assert first is not None and first.hop == "veth cn-h1-a (host1)" and first.name == "up"
     assert first.fix is not None and isinstance(first.fix.intents[0], LinkUp)
-    assert first.fix_command == "ip link set cn-h1-a up"
+    assert first.fix_command == "ip link set cn-h1-a up; ip neigh flush dev eth0 nud incomplete nud failed"
     carrier = build_report(f).checks[0]
     assert carrier.status == Status.WARN and "host side is down" in carrier.evidence
+
+
+def test_every_fix_ends_when_the_pair_talks_again() -> None:
+    """A fix returns when traffic flows (as `scenario apply` does): its last intent
+    pings the destination from the source until it answers; its commands are the fix's."""
+    f = facts()
+    f = replace(f, src=replace(f.src, route=RouteFact("172.15.42.101", error="Network is unreachable")))
+    fixes = [c for c in build_report(f).checks if c.fix is not None]
+    assert fixes
+    for check in fixes:
+        assert check.fix is not None
+        last = check.fix.intents[-1]
+        assert isinstance(last, PairTalks) and last.readiness
+        assert (last.src.name, last.dst_ip) == ("h1-a", "172.15.42.101")
+        assert "ping" not in (check.fix_command or "")
 
 
 def test_no_route_names_the_container() -> None:
@@ -181,7 +196,7 @@ def test_no_route_names_the_container() -> None:
     f = replace(f, src=replace(f.src, route=RouteFact("172.15.42.101", error="Network is unreachable")))
     first = build_report(f).first_failure
     assert first is not None and first.hop == "container h1-a (host1)" and first.name == "route"
-    assert [type(i) for i in first.fix.intents] == [Route, Route]  # type: ignore[union-attr]
+    assert [type(i) for i in first.fix.intents] == [Route, Route, PairTalks]  # type: ignore[union-attr]
     assert "ip route add 172.15.42.0/24 dev eth0" in (first.fix_command or "")
 
 
@@ -225,7 +240,7 @@ def test_mtu_trap_names_the_mtu_and_fixes_both_ends() -> None:
     assert first is not None and first.hop == "container h1-a (host1)" and first.name == "MTU"
     assert "1500 > 1462" in first.evidence and "ping works, TCP stalls" in first.evidence
     intents = [i for i in first.fix.intents if isinstance(i, SetMtu)]  # type: ignore[union-attr]
-    assert len(intents) == len(first.fix.intents)  # type: ignore[union-attr]
+    assert len(intents) == len(first.fix.intents) - 1  # type: ignore[union-attr]
     assert {(i.container.name if i.container else "host", i.link, i.mtu) for i in intents} == {
         ("h1-a", "eth0", 1462),
         ("host", "cn-h1-a", 1462),

@@ -77,6 +77,7 @@ def test_a_second_writer_is_told_who_holds_the_lock(tmp_path: Path, monkeypatch:
     first.start()
     assert held.wait(5)
     assert lab.lock_holder() is not None and lab.lock_holder().startswith(f"{os.getpid()} ")  # type: ignore[union-attr]
+
     def wait_then_take() -> None:
         with lab.locked(on_wait=told.append):
             pass
@@ -97,6 +98,7 @@ def test_the_lock_is_reentrant_in_one_thread(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(lab, "RUN_DIR", tmp_path / "inst")
     with lab.locked(), lab.locked():
         assert lab.lock_holder() is not None
+
     def take() -> None:
         with lab.locked():
             pass

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..intents import Address, Enslave, LinkUp, OvsPort, PortTag, Route, SetMtu, TxChecksumOff
+from ..intents import (
+    Address,
+    Enslave,
+    LinkUp,
+    NeighboursRetried,
+    OvsPort,
+    PortTag,
+    Route,
+    SetMtu,
+    TxChecksumOff,
+)
 from ..links import LinkRow
 from .facts import DoctorFacts, EndFacts, EndPlan, OvsPortFact
 from .model import Out, Status
@@ -37,6 +47,7 @@ def check_container(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, othe
             out.fix(
                 f"bring eth0 up in {end.name}",
                 LinkUp(end.host, "eth0", end.ref),
+                NeighboursRetried(end.host, "eth0", end.ref),
             ),
         )
     elif eth0.state not in ("UP", "UNKNOWN"):
@@ -185,6 +196,7 @@ def check_veth(out: Out, f: DoctorFacts, end: EndFacts, plan: EndPlan, other: En
             out.fix(
                 f"bring {veth} up on {end.host}",
                 LinkUp(end.host, veth),
+                NeighboursRetried(end.host, "eth0", end.ref),
             ),
         )
     else:

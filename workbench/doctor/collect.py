@@ -45,6 +45,7 @@ from .facts import (
     TraceFact,
     tunnel_route,
 )
+from .impaired import MIN_WINDOW, Flap, carrier_changes, link_impair, underlay_drops
 from .model import DoctorReport, Render
 from .path import host_plan, ovs_entry, path_tunnel
 from .report import build_report
@@ -303,7 +304,20 @@ def collect(
     if len(route) == 2 and a.host != b.host:  # no planned chain: the tunnels as discovered
         route = topology.host_chain(a.host, b.host) or route
     progress("reading hosts, containers and probing")
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    started = time.monotonic()
+    veths = [(by_name[c.host], c.host_veth or host_veth(c.name)) for c in (a, b)]
+    carriers = [carrier_changes(h, v) for h, v in veths]
+    from ..marks import NS_PREFIX
+
+    ns = f"{NS_PREFIX}underlay"  # workbench.lab.UNDERLAY_NS
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        # how each end's link is shaped, and drops in the underlay: beside the rest
+        fut_imp = [
+            pool.submit(link_impair, host, c.name, c.pid, veth)
+            for c, (host, veth) in zip((a, b), veths, strict=True)
+            if c.status == "running" and c.pid
+        ]
+        fut_drops = pool.submit(underlay_drops, ns)
         # each host on the way probes the underlay toward the next one
         fut_hosts = {
             h: pool.submit(
@@ -339,7 +353,28 @@ def collect(
         progress("tracing the flow in OVS")
         for h, t in traces(facts, by_name).items():
             facts.hosts[h] = replace(facts.hosts[h], trace=t)
-    return facts
+    facts = replace(
+        facts,
+        underlay_drops=fut_drops.result(),
+        underlay_ns=ns,
+        impairs=tuple(f.result() for f in fut_imp),
+    )
+    return _flapped(facts, veths, carriers, started)
+
+
+def _flapped(
+    facts: DoctorFacts, veths: list[tuple[Host, str]], before: list[int | None], started: float
+) -> DoctorFacts:
+    """The flaps seen while the doctor ran (it looks for MIN_WINDOW s at least)."""
+    rest = MIN_WINDOW - (time.monotonic() - started)
+    if rest > 0:
+        time.sleep(rest)
+    flaps = []
+    for (host, veth), first in zip(veths, before, strict=True):
+        last = carrier_changes(host, veth)
+        if first is not None and last is not None and last != first:
+            flaps.append(Flap(veth, last - first, time.monotonic() - started))
+    return replace(facts, flaps=tuple(flaps))
 
 
 def renderer(hosts: Sequence[Host]) -> Render:

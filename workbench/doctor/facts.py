@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..actions import TUNNEL_OVERHEAD, UNDERLAY_MTU
 from ..intents import ContainerRef
 from ..links import LinkRow
+from .impaired import Flap, LinkImpair, UnderlayDrop
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,10 @@ class DoctorFacts:
     small: ProbeFact | None = None
     big: ProbeFact | None = None
     route: tuple[str, ...] = ()  # the hosts a frame crosses, src's first (see tunnel_route)
+    flaps: tuple[Flap, ...] = ()  # host-side veths whose carrier changed while the doctor ran
+    underlay_drops: tuple[UnderlayDrop, ...] = ()  # random drops toward hosts in the lab's underlay
+    underlay_ns: str = ""
+    impairs: tuple[LinkImpair, ...] = ()  # how each end's link is shaped (port state, netem, drops)
 
     @property
     def cross_host(self) -> bool:

@@ -7,11 +7,14 @@ OK / FAIL / WARN for each check with the value it read and, on FAIL, the fix.
 
 from __future__ import annotations
 
-from ..intents import LabUp
+from dataclasses import replace
+
+from ..intents import LabUp, PairTalks
 from .check_end import check_container, check_veth
 from .check_path import check_firewall, check_linux_bridge, check_ovs, check_tunnel
 from .facts import DoctorFacts
-from .model import DoctorReport, Out, Render, Status, plain
+from .impaired import check_flap, check_link_impair, check_underlay_loss
+from .model import Check, DoctorReport, Out, Render, Status, plain
 from .path import host_plan, linux_bridge, ovs_entry, path_tunnel
 
 
@@ -47,6 +50,11 @@ def check_end_to_end(out: Out, f: DoctorFacts) -> None:
         out.add(hop, "ping", Status.FAIL, f"{f.src.name} cannot ping {f.dst.name}: {f.small.describe()}")
 
 
+def _loss(out: Out, f: DoctorFacts, host: str, peer: str) -> None:
+    port = path_tunnel(f, host, peer)
+    check_underlay_loss(out, f, host, port.name if port else "?")
+
+
 def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -> DoctorReport:
     """Every check, in path order: src container, its veth, its bridge(s), its OVS and tunnel,
     both ends of each tunnel on the way (and the OVS of any host in between), the far host's
@@ -58,7 +66,9 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
         return DoctorReport(src.name, dst.name, src.host, dst.host, f.scenario, tuple(out.checks), seconds)
     check_container(out, f, src, f.src_plan, f.dst_ip)
     if src.running and src.eth0 is not None:
+        check_flap(out, f, src)
         check_veth(out, f, src, f.src_plan, dst)
+        check_link_impair(out, f, src)
     lb_src = linux_bridge(f, src, f.src_plan)
     lb_dst = linux_bridge(f, dst, f.dst_plan)
     if lb_src:
@@ -71,7 +81,9 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
             check_firewall(out, f, src.host, None, f"OVS {src_br} ({src.host})")
         path = f.hosts_on_path
         for a, b in zip(path, path[1:], strict=False):
+            _loss(out, f, a, b)
             check_tunnel(out, f, a, b, outbound=True)
+            _loss(out, f, b, a)
             check_tunnel(out, f, b, a, outbound=False)
             back = path_tunnel(f, b, a)
             if b != dst.host:  # a host in between: in by one tunnel, out by the next
@@ -85,7 +97,23 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
     if lb_dst and (f.cross_host or lb_dst != lb_src):
         check_linux_bridge(out, f, dst.host, lb_dst)
     if dst.running and dst.eth0 is not None:
+        check_flap(out, f, dst)
         check_veth(out, f, dst, f.dst_plan, src)
+        check_link_impair(out, f, dst)
     check_container(out, f, dst, f.dst_plan, f.src_ip)
     check_end_to_end(out, f)
-    return DoctorReport(src.name, dst.name, src.host, dst.host, f.scenario, tuple(out.checks), seconds)
+    return DoctorReport(
+        src.name, dst.name, src.host, dst.host, f.scenario, _until_talks(out.checks, f), seconds
+    )
+
+
+def _until_talks(checks: list[Check], f: DoctorFacts) -> tuple[Check, ...]:
+    """Each fix ends by waiting until the pair talks again (intents.PairTalks): a fix
+    is done when traffic flows, as `scenario apply` is. Its commands stay the fix's."""
+    if not (f.src.running and f.dst_ip):
+        return tuple(checks)
+    talks = PairTalks(f.src.host, f.src.ref, f.dst_ip)
+    return tuple(
+        replace(c, fix=replace(c.fix, intents=(*c.fix.intents, talks))) if c.fix is not None else c
+        for c in checks
+    )

@@ -2,9 +2,9 @@
 
 from .base import Cmd, ContainerRef, Intent, Where, render, render_plain
 from .commands import Containet, LabUp, ScenarioApplied
-from .containers import Address, Attach, ContainerRun, ContainerSpec, Plumb, Route, TxChecksumOff
+from .containers import Address, Attach, ContainerRun, ContainerSpec, PairTalks, Plumb, Route, TxChecksumOff
 from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
-from .netlink import Enslave, LinkUp, LinuxBridge, SetMtu
+from .netlink import Enslave, LinkUp, LinuxBridge, NeighboursRetried, SetMtu
 from .shaping import QosCap
 from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, RstpConverged, TunnelPort, TunnelRemote
 
@@ -23,6 +23,8 @@ __all__ = [
     "InterfaceType",
     "LabUp",
     "LinkUp",
+    "NeighboursRetried",
+    "PairTalks",
     "LinuxBridge",
     "OvsBridge",
     "OvsPort",

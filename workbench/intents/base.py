@@ -115,6 +115,24 @@ class Intent:
         """A repair is not undone: the state it restores is the wanted one."""
 
 
+class Readiness(Intent):
+    """Base of intents that change nothing and wait, up to `bound` seconds, until what
+    came before them is ready for traffic (verify is tried until it holds)."""
+
+    bound: float  # a dataclass field of each subclass
+
+    @property
+    def settle(self) -> float:
+        return self.bound
+
+    @property
+    def readiness(self) -> bool:
+        return True
+
+    def apply(self, ctx: Context) -> None:
+        """Nothing to change: the step waits (up to `bound`) for verify."""
+
+
 def intent_dict(intent: Intent) -> dict[str, Any]:
     """An intent as JSON: its kind, its fields and the commands it stands for."""
     data: dict[str, Any] = {"kind": type(intent).__name__}

@@ -17,8 +17,9 @@ from .. import links
 from ..errors import BadInput
 from ..host import Place
 from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
+from ..measure.ping import PingOptions, Target, ping_from
 from ..ovs import one
-from .base import Cmd, ContainerRef, Intent, Where, pid_expr
+from .base import Cmd, ContainerRef, Intent, Readiness, Where, pid_expr
 
 if TYPE_CHECKING:
     from ..steps import Context
@@ -378,3 +379,35 @@ class TxChecksumOff(Intent):
 
     def verify(self, ctx: Context) -> bool:
         return not ctx.call(ctx.place_of(self.container), links.tx_checksum, self.link)
+
+
+@dataclass(frozen=True)
+class PairTalks(Readiness):
+    """Readiness: `src` reaches `dst_ip` again. The last intent of a doctor's fix, so
+    a fix returns when traffic flows, not when the configuration is written: a link
+    brought up, a tunnel re-pointed or a port re-tagged takes a moment to carry
+    frames, and addresses looked up while the path was broken sit unresolved in
+    the container's neighbour table. It changes nothing; one echo per try."""
+
+    host: str
+    src: ContainerRef
+    dst_ip: str
+    bound: float = 5.0  # seconds it may take
+
+    def key(self) -> str:
+        return f"talks:{self.src.name}:{self.dst_ip}"
+
+    def title(self) -> str:
+        return f"wait until {self.src.name} reaches {self.dst_ip}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {self.dst_ip}", self.src),)
+
+    def verify(self, ctx: Context) -> bool:
+        target = Target(self.dst_ip, self.dst_ip)
+        once = PingOptions(count=1, timeout=0.5)
+        try:
+            got = ping_from(ctx.place_of(self.src), self.src.name, [target], once)
+        except OSError:
+            return False
+        return got[target].received > 0

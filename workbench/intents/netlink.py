@@ -134,6 +134,37 @@ class LinkUp(Intent):
 
 
 @dataclass(frozen=True)
+class NeighboursRetried(Intent):
+    """Unresolved neighbour entries on a link forgotten, so the next packet asks
+    again: addresses looked up while the link was down stay INCOMPLETE, then FAILED,
+    and answer "Destination Host Unreachable" for seconds after it is back up. An
+    action, not a state: there is nothing to verify once it ran."""
+
+    host: str
+    link: str
+    container: ContainerRef | None = None
+
+    def key(self) -> str:
+        return f"neigh:{self.container.name + ':' if self.container else ''}{self.link}"
+
+    def title(self) -> str:
+        where = f" in {self.container.name}" if self.container else f" on {self.host}"
+        return f"forget unresolved neighbours on {self.link}{where}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (cmd_in(self.container, f"ip neigh flush dev {self.link} nud incomplete nud failed"),)
+
+    def apply(self, ctx: Context) -> None:
+        at = place(ctx, self.host, self.container)
+        stale = ctx.netlink(at, links.unresolved_neighbours, self.link)
+        if stale:
+            ctx.netlink(at, links.forget_neighbours, self.link, stale)
+
+    def verify(self, ctx: Context) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
 class SetMtu(Intent):
     """A link's MTU, on the host or inside a container."""
 

@@ -9,7 +9,7 @@ from .. import links
 from ..marks import MARK_VALUE, OVS_MARK
 from ..ovs import one
 from ..rstp import TreeState, tree_state
-from .base import Cmd, Intent, Where
+from .base import Cmd, Intent, Readiness, Where
 
 if TYPE_CHECKING:
     from ..steps import Context
@@ -137,7 +137,7 @@ class Rstp(Intent):
 
 
 @dataclass(frozen=True)
-class RstpConverged(Intent):
+class RstpConverged(Readiness):
     """Readiness: rapid spanning tree has converged over these hosts' bridges.
 
     Turning RSTP on takes effect at once, but the tree takes seconds to settle: until
@@ -157,14 +157,6 @@ class RstpConverged(Intent):
         names = sorted({b for _h, b in self.bridges})
         return f"wait for spanning tree to converge on {', '.join(names)} ({len(self.bridges)} hosts)"
 
-    @property
-    def settle(self) -> float:
-        return self.bound
-
-    @property
-    def readiness(self) -> bool:
-        return True
-
     def commands(self) -> tuple[Cmd, ...]:
         return tuple(Cmd(Where.OVS, f"ovs-appctl rstp/show {bridge}", host=h) for h, bridge in self.bridges)
 
@@ -174,9 +166,6 @@ class RstpConverged(Intent):
             ovs = ctx.ovs(h)
             readings.append((h, bridge, ovs.rows("Bridge"), ovs.rows("Port")))
         return tree_state(readings)
-
-    def apply(self, ctx: Context) -> None:
-        """Nothing to change: the step waits (up to `bound`) for verify."""
 
     def verify(self, ctx: Context) -> bool:
         return self.read(ctx).converged

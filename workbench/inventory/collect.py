@@ -10,6 +10,7 @@ lab, plain docker) are in the topology but not in the inventory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..host import Host
 from ..marks import MARK_VALUE, OVS_MARK
@@ -101,6 +102,7 @@ def view(topo: tm.Topology, mode: str = "lab", lab_line: str = "", facts: Facts 
     containet's own (see the module's docstring)."""
     hosts = tuple(host_view(topo, h.name) for h in topo.hosts)
     cts = [container_view(topo, c) for c in topo.containers if c.ours or topo.host_of(c) is not None]
+    hosts, cts = _impaired(hosts, cts)
     return Snapshot(
         mode=mode,
         lab=lab_line,
@@ -151,3 +153,28 @@ def ovs_bridges(ovs: Ovs) -> tuple[OvsBridge, ...]:
             )
         )
     return tuple(out)
+
+
+def _impaired(
+    hosts: tuple[HostView, ...], cts: list[Container]
+) -> tuple[tuple[HostView, ...], list[Container]]:
+    """Impairments and link states next to their links (from containet's records)."""
+    from ..impair.ops import impairments
+
+    marks = impairments()
+    if not marks:
+        return hosts, cts
+    cts = [replace(c, impaired=marks.get(c.name, "")) for c in cts]
+    hosts = tuple(
+        replace(
+            h,
+            ovs_bridges=tuple(
+                replace(
+                    b, ports=tuple(replace(p, impaired=marks.get(f"{h.name}:{p.name}", "")) for p in b.ports)
+                )
+                for b in h.ovs_bridges
+            ),
+        )
+        for h in hosts
+    )
+    return hosts, cts

@@ -43,6 +43,7 @@ class OvsPort:
     tx_packets: int = 0
     ours: bool = False
     qos_mbit: float | None = None  # linux-htb QoS max-rate on the port (traffic to its container)
+    impaired: str = ""  # a tunnel's impairment or link state (workbench.impair), "" when none
 
     @property
     def remote_ip(self) -> str | None:
@@ -82,6 +83,7 @@ class Container:
     reaches: str | None = None  # the OVS bridge its frames reach (br0 inside docker0 in exp1)
     full_id: str = ""
     meant_for: str = ""  # ours only: the host containet started it for (its label), wired or not
+    impaired: str = ""  # its link's impairment or link state (workbench.impair), "" when none
 
     @property
     def ip(self) -> str | None:
@@ -118,6 +120,8 @@ class HostView:
 class Snapshot:
     mode: str  # "lab" or "real"
     lab: str  # one-line lab health
+    #: a half-built lab: what `lab up` will repair, one line per fault ("host1: ... : restart it")
+    lab_repairs: tuple[str, ...] = ()
     hosts: tuple[HostView, ...] = ()
     containers: tuple[Container, ...] = ()
     docker_connected: bool = True

@@ -1,0 +1,1 @@
+"""Link impairment (netem, or this kernel's substitutes) and link state: see ops."""
