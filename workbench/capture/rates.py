@@ -8,6 +8,7 @@ its own, once a second by default: never on the UI's thread."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -175,6 +176,7 @@ class RateSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rates", daemon=True)
         self._workers: dict[str, NetnsWorker] = {}
+        self._inodes: dict[str, int] = {}  # the namespace each worker entered
         self.errors: dict[str, str] = {}
         self.samples = 0
 
@@ -198,14 +200,27 @@ class RateSampler:
             except Exception as exc:  # noqa: BLE001 - no tunnel rates until it answers again
                 self.errors["topology"] = str(exc)
 
+    def _worker(self, host: Host) -> NetnsWorker:
+        """The host's worker thread, made again when its namespace is not the one the
+        worker is in (the lab went down and came up: same name, a new namespace); a
+        worker left in a deleted namespace would read it, and keep it alive, forever."""
+        path = host.place.path
+        inode = os.stat(path).st_ino if path is not None else 0  # OSError: no namespace (reported)
+        worker = self._workers.get(host.name)
+        if worker is not None and self._inodes.get(host.name) != inode:
+            self._workers.pop(host.name).close()
+            worker = None
+        if worker is None:
+            worker = self._workers[host.name] = NetnsWorker(host.place)
+            self._inodes[host.name] = inode
+        return worker
+
     def sample(self) -> Sample:
         self._refresh_bridges()
         out: Sample = {}
         for host in self.hosts:
             try:
-                worker = self._workers.get(host.name)
-                if worker is None:
-                    worker = self._workers[host.name] = NetnsWorker(host.place)
+                worker = self._worker(host)
                 links = worker.netlink(read_links)
                 for name, c in links.items():
                     if name != "lo" and not name.startswith(("ovs-netdev", "ovs-system")):
@@ -217,9 +232,9 @@ class RateSampler:
                 self.errors.pop(host.name, None)
             except (WorkbenchError, OSError) as exc:
                 self.errors[host.name] = str(exc)
-                worker = self._workers.pop(host.name, None)
-                if worker is not None:
-                    worker.close()
+                stale = self._workers.pop(host.name, None)
+                if stale is not None:
+                    stale.close()
         return out
 
     def _run(self) -> None:
