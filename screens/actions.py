@@ -17,7 +17,7 @@ from textual.app import SystemCommand
 from textual.screen import Screen
 
 from .dialogs import HelpScreen, ScriptScreen
-from .keymap import ACTIONS, AREA_OF, EVERYWHERE, FAULTS, MEASURE, SCENARIOS, help_sections
+from .keymap import ACTIONS, AREA_OF, CAPTURE, EVERYWHERE, FAULTS, MEASURE, SCENARIOS, help_sections
 from .lab import LabControl
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from textual.widgets import TabbedContent
 
+    from .capture import CaptureView
     from .measure import MeasureView
     from .scenario import ScenarioPanel, ScenariosView
 
@@ -46,6 +47,11 @@ class AppActions(LabControl):
         @property
         def scenarios_view(self) -> ScenariosView | None: ...
 
+        @property
+        def capture_view(self) -> CaptureView | None: ...
+
+        async def view(self, name: str) -> Any: ...
+
         async def action_tab(self, name: str) -> None: ...
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -59,12 +65,16 @@ class AppActions(LabControl):
             return self.tab == "scenarios"
         if area == FAULTS:
             return self.tab == "faults"
+        if area == MEASURE and parameters == ("stop",) and self.tab == "capture":
+            return self.capture_view is not None and self.capture_view.running  # x stops a capture too
         if area == MEASURE:
             view = self.measure_view
             if self.tab != "measure" or view is None:
                 return False
             running = bool(view.running)
             return running if parameters == ("stop",) else (None if running else True)
+        if area == CAPTURE:
+            return self.tab == "capture" and self.capture_view is not None
         if action == "lab_up":
             return not self.lab_is_up and self.engine.mode == "lab"
         return True
@@ -121,7 +131,11 @@ class AppActions(LabControl):
 
     # --- measure ----------------------------------------------------------------------
     async def action_measure(self, what: str) -> None:
-        """ping, iperf, pingall, doctor (the picked pair) or stop, in the Measure tab."""
+        """ping, iperf, pingall, doctor (the picked pair) or stop, in the Measure tab
+        (stop in the Capture tab: the capture)."""
+        if what == "stop" and self.tab == "capture" and self.capture_view is not None:
+            self.capture_view.stop()
+            return
         if self.tab != "measure":
             await self.action_tab("measure")
         view = self.measure_view
@@ -137,6 +151,31 @@ class AppActions(LabControl):
         act = getattr(view, "act", None)
         if act is not None:
             act(what)
+
+    # --- capture ----------------------------------------------------------------------
+    async def action_capture(self, what: str) -> None:
+        """start (where the where box says), stop, or write the pcap, in the Capture tab."""
+        if self.tab != "capture":
+            await self.action_tab("capture")
+        view = self.capture_view
+        if view is not None:
+            {"start": view.start, "stop": view.stop, "write": view.write, "flows": view.flows}[what]()
+
+    async def action_capture_path(self, src: str | None = None, dst: str | None = None) -> None:
+        """Capture a pair's path (both ends and the underlay): the doctor's pair, or the
+        Measure tab's picked one."""
+        pair: tuple[str, str] | None = (src, dst) if src and dst else None
+        if pair is None:
+            if self.measure_view is None:
+                await self.action_tab("measure")
+            view_m = self.measure_view
+            pair = view_m._pair() if view_m is not None else None  # it says what to pick when none is
+        if pair is None:
+            return
+        await self.action_tab("capture")
+        view = self.capture_view
+        if view is not None:
+            view.start_path(*pair)
 
     # --- everywhere -------------------------------------------------------------------
     def action_reload(self) -> None:

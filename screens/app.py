@@ -38,6 +38,9 @@ from .keymap import bindings
 from .messages import Changed, SnapshotReady, SourceChanged
 
 if TYPE_CHECKING:  # built on first open (start-up time): imported there
+    from workbench.capture.rates import RateTable
+
+    from .capture import CaptureView
     from .measure import MeasureView
     from .scenario import ScenariosView
 
@@ -76,6 +79,8 @@ class ContainetApp(AppActions):
         self._views: dict[str, Widget] = {}
         self._mounting: dict[str, AwaitMount] = {}
         self.collects = 0  # how many re-collects ran (tests and the benchmark read it)
+        self.rates: RateTable = {}  # per-port rates, live (workbench.capture.rates)
+        self.rate_watcher: LiveWatcher | None = None
 
     # --- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -86,6 +91,7 @@ class ContainetApp(AppActions):
             yield TabPane("Scenarios [2]", id="scenarios")
             yield TabPane("Measure [3]", id="measure")
             yield TabPane("Faults [4]", id="faults")
+            yield TabPane("Capture [5]", id="capture")
         yield Footer()
 
     def on_load(self) -> None:
@@ -107,6 +113,28 @@ class ContainetApp(AppActions):
         if self.use_watch and self.watcher is None and self.is_running:
             self.watcher = self.engine.watch(self._from_watcher, self._from_watcher_state)
             self.watcher.start()
+            self._start_rates()
+
+    def _start_rates(self) -> None:
+        """Per-port rates, sampled once a second on the sampler's own thread."""
+        try:
+            self.rate_watcher = self.engine.rates(self._from_rates)
+            self.rate_watcher.start()
+        except Exception:  # noqa: BLE001 - no rates (lab down): the inventory shows none
+            self.rate_watcher = None
+
+    def _from_rates(self, table: RateTable) -> None:
+        """Called on the sampler's thread (or, for a first table, on the app's own)."""
+        if not self.is_running:
+            return
+        try:
+            self.call_from_thread(self._show_rates, table)
+        except RuntimeError:  # already on the app's thread
+            self._show_rates(table)
+
+    def _show_rates(self, table: RateTable) -> None:
+        self.rates = table
+        self._show_inventory()
 
     async def view(self, name: str) -> Widget:
         """The Scenarios or Measure view, built and mounted on first use."""
@@ -119,6 +147,10 @@ class ContainetApp(AppActions):
                 from .faults import FaultsView
 
                 widget = FaultsView(self.engine, id="faults-view")
+            elif name == "capture":
+                from .capture import CaptureView
+
+                widget = CaptureView(self.engine, id="capture-view")
             else:
                 from .measure import MeasureView
 
@@ -136,6 +168,10 @@ class ContainetApp(AppActions):
     def scenarios_view(self) -> ScenariosView | None:
         return self._views.get("scenarios")  # type: ignore[return-value]
 
+    @property
+    def capture_view(self) -> CaptureView | None:
+        return self._views.get("capture")  # type: ignore[return-value]
+
     def on_unmount(self) -> None:
         """The app ends: a running measurement is cancelled (its worker then returns
         within a fraction of a second and ends its child processes), the watcher's
@@ -146,6 +182,9 @@ class ContainetApp(AppActions):
         if self.watcher is not None:
             self.watcher.stop(timeout=WATCHER_STOP)
             self.watcher = None
+        if self.rate_watcher is not None:
+            self.rate_watcher.stop(timeout=WATCHER_STOP)
+            self.rate_watcher = None
 
     @property
     def tab(self) -> str:
@@ -156,10 +195,12 @@ class ContainetApp(AppActions):
         self._show_inventory()
         if self.measure_view is not None and self.measure_view.is_attached:
             self.measure_view.show(self.snap)
+        if self.capture_view is not None and self.capture_view.is_attached:
+            self.capture_view.show(self.snap)
 
     def _show_inventory(self) -> None:
         if self._inventory is not None and self._inventory.is_attached:
-            self._inventory.show(self.snap, self.sources, self.lab_is_up, self.lab_busy)
+            self._inventory.show(self.snap, self.sources, self.lab_is_up, self.lab_busy, self.rates)
 
     # --- live inventory ---------------------------------------------------------
     def _from_watcher(self, change: Change) -> None:
@@ -256,8 +297,10 @@ class ContainetApp(AppActions):
         self.refresh_bindings()
 
     async def _opened(self, name: str) -> None:
-        if name in ("scenarios", "measure", "faults"):
+        if name in ("scenarios", "measure", "faults", "capture"):
             await self.view(name)
+        if name == "capture" and self.capture_view is not None:
+            self.capture_view.show(self.snap)
         if name == "scenarios" and self.scenarios_view is not None:
             panel = self.scenarios_view.current
             if panel:

@@ -57,6 +57,7 @@ class DoctorScreen(ModalScreen[DoctorReport | None]):
         Binding("escape,q", "close", "Close"),
         Binding("f", "fix", "Apply fix"),
         Binding("r", "rerun", "Run again"),
+        Binding("c", "capture", "Capture path"),
     ]
 
     def __init__(self, engine: EngineAPI, src: str, dst: str, report: DoctorReport | None = None) -> None:
@@ -235,3 +236,10 @@ class DoctorScreen(ModalScreen[DoctorReport | None]):
     @on(Button.Pressed, "#doctor-close")
     def action_close(self) -> None:
         self.dismiss(self.report)
+
+    def action_capture(self) -> None:
+        """Capture this path (both ends and the underlay) in the Capture tab."""
+        self.dismiss(self.report)
+        start = getattr(self.app, "action_capture_path", None)
+        if start is not None:
+            self.app.call_later(start, self.src, self.dst)

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Tree
 
+from workbench.capture.rates import PortRate, RateTable, human_bps
 from workbench.inventory.model import Container, HostView, OvnView, Snapshot
 
 from .widgets.topology import Topology
@@ -14,6 +15,21 @@ from .widgets.topology import Topology
 
 def _state_style(state: str) -> str:
     return {"UP": "green", "DOWN": "red", "LOWERLAYERDOWN": "yellow"}.get(state, "dim")
+
+
+def rate_text(r: PortRate | None) -> Text:
+    """ " ↓1.2 Mb/s ↑3.4 Mb/s", drops and errors in red; nothing for a quiet port."""
+    if r is None or not (r.busy or r.drops or r.errors):
+        return Text()
+    t = Text(f"  ↓{human_bps(r.rx_bps)} {r.rx_pps:.0f}p/s ↑{human_bps(r.tx_bps)} {r.tx_pps:.0f}p/s", "cyan")
+    if r.drops:
+        t.append(
+            f" drops {r.drops}" + (f" +{r.new_drops}" if r.new_drops else ""),
+            "bold red" if r.new_drops else "red",
+        )
+    if r.errors:
+        t.append(f" errors {r.errors}", "bold red")
+    return t
 
 
 def container_label(c: Container) -> Text:
@@ -52,9 +68,17 @@ class HostTree(Tree[str]):
         view: HostView | None,
         containers: tuple[Container, ...],
         sources: str,
+        rates: dict[str, PortRate] | None = None,
         ovn: OvnView | None = None,
     ) -> None:
-        key = (view, containers, sources, ovn)
+        rates = rates or {}
+        key = (
+            view,
+            containers,
+            sources,
+            tuple(sorted((k, rate_text(r).plain) for k, r in rates.items())),
+            ovn,
+        )
         if key == self._shown:
             return  # nothing changed: keep the cursor and scroll where they are
         self._shown = key
@@ -85,7 +109,7 @@ class HostTree(Tree[str]):
                 expand=True,
             )
             for port in br.ports:
-                node.add_leaf(Text(port))
+                node.add_leaf(Text(port) + rate_text(rates.get(port)))
         for obr in view.ovs_bridges:
             node = self.root.add(
                 Text.assemble(
@@ -106,12 +130,12 @@ class HostTree(Tree[str]):
                     t.append(f" qos {p.qos_mbit:g} Mbit/s", "magenta")
                 if p.impaired:
                     t.append(f" [{p.impaired}]", "bold red")
-                node.add_leaf(t)
+                node.add_leaf(t + rate_text(rates.get(p.name)))
         if ovn is not None:
             self._show_ovn(view.name, ovn)
         cnode = self.root.add(Text(f"containers ({len(containers)})", "dim"), expand=True)
         for c in containers:
-            node = cnode.add(container_label(c), expand=True)
+            node = cnode.add(container_label(c) + rate_text(rates.get(c.host_veth or "")), expand=True)
             for iface in c.interfaces:
                 node.add_leaf(
                     Text.assemble(
@@ -175,7 +199,12 @@ class InventoryView(Vertical):
             yield HostTree("host2", id="tree-host2")
 
     def show(
-        self, snap: Snapshot | None, sources: dict[str, bool | None], lab_is_up: bool, busy: str
+        self,
+        snap: Snapshot | None,
+        sources: dict[str, bool | None],
+        lab_is_up: bool,
+        busy: str,
+        rates: RateTable | None = None,
     ) -> None:
         banner = self.query_one("#lab-banner")
         banner.display = not lab_is_up
@@ -205,4 +234,5 @@ class InventoryView(Vertical):
             for src in ("netlink", "ovs"):
                 ok = sources.get(f"{src}:{name}")
                 marks.append(f"{src} {'●' if ok else '○' if ok is False else '…'}")
-            tree.show(snap.host(name), snap.shown_on(name), "  ".join(marks), snap.ovn)
+            mine = {port: r for (host, port), r in (rates or {}).items() if host == name}
+            tree.show(snap.host(name), snap.shown_on(name), "  ".join(marks), mine, ovn=snap.ovn)

@@ -15,7 +15,8 @@ EVERYWHERE = "Everywhere"
 SCENARIOS = "Scenarios"
 MEASURE = "Measure"
 FAULTS = "Faults"
-AREAS = (EVERYWHERE, SCENARIOS, MEASURE, FAULTS)
+CAPTURE = "Capture"
+AREAS = (EVERYWHERE, SCENARIOS, MEASURE, FAULTS, CAPTURE)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ ACTIONS: tuple[Act, ...] = (
         footer=False, title="Show measure"),
     Act("4", "tab('faults')", "Faults", "the Faults tab: break it on purpose, impair a link",
         footer=False, title="Show faults"),
+    Act("5", "tab('capture')", "Capture", "the Capture tab: frames on any port, decoded, their X-ray",
+        footer=False, title="Show capture"),
     Act("n", "step('next')", "Next step", "apply the next pending step", SCENARIOS, per_scenario=True),
     Act("b", "step('back')", "Back", "undo the last applied step", SCENARIOS, per_scenario=True),
     Act("r", "step('all')", "Run all", "run all pending steps", SCENARIOS, per_scenario=True),
@@ -78,7 +81,17 @@ ACTIONS: tuple[Act, ...] = (
         "pingall (again): every pair as a matrix against the scenario; Enter on a cell: that pair", MEASURE),
     Act("d", "measure('doctor')", "Doctor", "doctor the picked pair: every hop, OK / FAIL / WARN, its fix",
         MEASURE),
-    Act("x", "measure('stop')", "Stop", "stop the running measurement", MEASURE),
+    Act("x", "measure('stop')", "Stop", "stop the running measurement (in the Capture tab: the capture)",
+        MEASURE),
+    Act("C", "capture_path", "Capture path",
+        "capture the picked pair's path: both ends and the underlay at once, merged in time order", MEASURE,
+        footer=False),
+
+    Act("s", "capture('start')", "Capture", "start capturing where the where box says (and its filter)",
+        CAPTURE),
+    Act("w", "capture('write')", "Write pcap", "write the frames in the list to a pcap file", CAPTURE),
+    Act("f", "capture('flows')", "Flows", "the captured host's OVS flows: rules and datapath, live counters",
+        CAPTURE),
 
     Act("i", "fault('inject')", "Inject", "inject the selected fault (on its default target)", FAULTS),
     Act("v", "fault('revert')", "Revert", "revert every injected fault", FAULTS),

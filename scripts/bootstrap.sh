@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 job=${1:-demo}
 
-APT=(openvswitch-switch docker.io iperf3 libiperf0 busybox-static iptables iproute2 iputils-ping
+APT=(openvswitch-switch docker.io iperf3 libiperf0 busybox-static iptables iproute2 iputils-ping tcpdump
      procps util-linux python3 python3-venv python3-dev gcc tmux ethtool ovn-central ovn-host)
 [ "$job" = test ] && APT+=(chromium vagrant)
 VENV=${CONTAINET_VENV:-.venv}

@@ -11,6 +11,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from .capture import CaptureOptions, CaptureResult, Record, Target
+from .capture.flows import BridgeFlows
+from .capture.path import PathResult, TraceView
+from .capture.rates import RateTable
 from .doctor.model import DoctorReport, FixAction
 from .inventory.model import Snapshot
 from .inventory.watch import Change, Dirty, SourceState
@@ -45,6 +49,32 @@ class LiveWatcher(Protocol):
     def stop(self, timeout: float = 2.0) -> None: ...
 
     def states(self) -> dict[str, bool | None]: ...
+
+
+class LiveCapture(Protocol):
+    """A running capture (workbench.capture.Capture): its ring, and stop()."""
+
+    target: Target
+
+    @property
+    def running(self) -> bool: ...
+
+    def records(self) -> list[Record]: ...
+
+    def stop(self) -> CaptureResult: ...
+
+
+class LivePathCapture(Protocol):
+    """Captures on a path, merged in time order (workbench.capture.path.PathCapture)."""
+
+    targets: list[Target]
+
+    @property
+    def running(self) -> bool: ...
+
+    def records(self) -> list[tuple[str, Record]]: ...
+
+    def stop(self) -> PathResult: ...
 
 
 class EngineAPI(Protocol):
@@ -159,3 +189,24 @@ class EngineAPI(Protocol):
     def fault_reveal(self) -> str: ...
 
     def faults_active(self) -> list[str]: ...
+
+    # --- see the packets (callbacks come from a capture's or the sampler's thread)
+    def capture_target(self, where: str) -> Target: ...
+
+    def open_capture(
+        self, where: str, opts: CaptureOptions, on_record: Callable[[Record], None] | None = None
+    ) -> LiveCapture: ...
+
+    def open_path_capture(
+        self,
+        src: str,
+        dst: str,
+        opts: CaptureOptions,
+        on_record: Callable[[str, Record], None] | None = None,
+    ) -> LivePathCapture: ...
+
+    def flows(self, where: str) -> list[BridgeFlows]: ...
+
+    def trace(self, src: str, dst: str, *, probes: int = 3) -> TraceView: ...
+
+    def rates(self, on_rates: Callable[[RateTable], None], interval: float = 1.0) -> LiveWatcher: ...

@@ -22,6 +22,7 @@ from pyroute2 import IPRoute
 
 from . import containers as dk
 from . import lab, links
+from .capture.mirror import marked_mirrors, remove_marked
 from .errors import NotReady
 from .host import Place
 from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
@@ -73,8 +74,11 @@ def _revert_injected() -> None:
 def _processes() -> list[Item]:
     """Our OVS daemons, and OVN's (ovsdb-server of NB/SB, ovn-northd, ovn-controller):
     OVN's go first, so no ovn-controller reprograms an OVS that is going away."""
+    from .capture import capture_pids  # tcpdump of a capture: its filter file is under RUN_DIR
+
     pids = sorted(pids_using(RUN_DIR), key=lambda p: not _label(p).startswith("ovn"))
-    return [Item(_label(pid), partial(stop_pid, pid)) for pid in pids]
+    items = [Item(_label(pid), partial(stop_pid, pid)) for pid in pids]
+    return items + [Item(f"capture process {pid}", partial(stop_pid, pid)) for pid in capture_pids()]
 
 
 def _program(pid: int) -> str:
@@ -131,6 +135,9 @@ def _system_ovs(sock: Path) -> list[Item]:
                     Item(f"system OVS manager {row['target']}", partial(_del_manager, sock, row["target"]))
                 )
         marked_bridges = {i.what.rsplit(" ", 1)[1] for i in items if " bridge " in i.what}
+        for mname, mbr, uuid in marked_mirrors(ovs):  # a capture's mirror (its port: below)
+            if mbr not in marked_bridges:
+                items.append(Item(f"system OVS mirror {mname}", partial(_del_mirror, sock, mbr, uuid)))
         for row in ovs.rows("Port", ["name", "external_ids"]):
             if (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
                 br = ovs.port_bridge(row["name"])
@@ -155,6 +162,14 @@ def _del_manager(sock: Path, target: str) -> None:
     ovs = Ovs(f"unix:{sock}", timeout=3)
     try:
         ovs.api.remove_manager(target).execute(check_error=True)
+    finally:
+        ovs.close()
+
+
+def _del_mirror(sock: Path, bridge: str, uuid: object) -> None:
+    ovs = Ovs(f"unix:{sock}", timeout=3)
+    try:
+        remove_marked(ovs, bridge, uuid)
     finally:
         ovs.close()
 

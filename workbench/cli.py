@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="inventory of hosts, bridges, ports, tunnels, containers")
     st.add_argument("--json", action="store_true")
+    st.add_argument("--rates", action="store_true", help="also each port's bits/s, packets/s, drops (1 s)")
     st.add_argument(
         "--peer",
         action="append",
@@ -220,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     _measure_parsers(sub)
     _doctor_parsers(sub)
     impair_cli.add_parsers(sub)
+    from .capture.cli import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -289,7 +293,12 @@ def run(args: argparse.Namespace) -> int:
             print(engine.lab_status())
     elif args.cmd == "status":
         snap = engine.snapshot(args.peer)
-        print(json.dumps(snap.to_dict(), indent=2) if args.json else render_status(snap))
+        if args.rates:
+            from .capture.cli import status_with_rates
+
+            print(status_with_rates(engine, snap, args.json))
+        else:
+            print(json.dumps(snap.to_dict(), indent=2) if args.json else render_status(snap))
     elif args.cmd == "share":
         if not args.stop and not args.listen:
             raise BadInput("share needs --listen IP (this host's private address) or --stop")
@@ -317,6 +326,10 @@ def run(args: argparse.Namespace) -> int:
         return _doctor(engine, args)
     elif args.cmd in impair_cli.COMMANDS:
         return impair_cli.run(engine, args)
+    else:
+        from .capture.cli import run_command
+
+        return run_command(engine, args)
     return 0
 
 

@@ -22,6 +22,7 @@ from . import actions, lab, labup
 from . import containers as dk
 from .active import ACTIVE, Active
 from .api import EngineAPI, Scenario
+from .capturing import Capturing
 from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
@@ -66,9 +67,10 @@ def real_host_index(name: str) -> int:
     return int(name[4:])
 
 
-class Engine(Probing):
+class Engine(Probing, Capturing):
     """The engine: hosts, the lab, scenarios, containers and QoS here; ping, iperf,
-    pingall and the doctor in Probing (workbench.probing)."""
+    pingall and the doctor in Probing (workbench.probing); capture, flows, traces
+    and rates in Capturing (workbench.capturing)."""
 
     def __init__(
         self,

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field, replace
 
 from workbench.active import Active
 from workbench.api import EngineAPI, Progress
+from workbench.capture import CaptureOptions, Record, Target
+from workbench.capture.flows import BridgeFlows
+from workbench.capture.path import HopView, TraceView
+from workbench.capture.rates import RateTable
 from workbench.doctor import DoctorReport, FixAction
 from workbench.errors import BadInput, NotReady, StepFailed
 from workbench.faults.catalogue import CATALOGUE, FaultDef
@@ -24,7 +28,7 @@ from workbench.measure.ping import PingReply, PingResult
 from workbench.measure.pingall import PingallResult
 from workbench.steps import Listener, Plan, StepEvent, StepState
 
-from . import fake_data
+from . import fake_capture, fake_data
 from .fake_data import STEPS, FakeScenario
 
 SOURCES = ("docker", "netlink:host1", "ovs:host1", "netlink:host2", "ovs:host2")
@@ -494,6 +498,35 @@ class FakeEngine:
 
     def faults_active(self) -> list[str]:
         return ["a hidden fault" if h else n for n, h in self.injected.items()]
+
+    # --- see the packets (canned frames: tests/tui/fake_capture.py) ---------------------
+    def capture_target(self, where: str) -> Target:
+        return fake_capture.target(where)
+
+    def open_capture(
+        self, where: str, opts: CaptureOptions, on_record: Callable[[Record], None] | None = None
+    ) -> fake_capture.FakeCapture:
+        self.calls.append(f"capture:{where}:{opts.filter}")
+        return fake_capture.FakeCapture(where, opts)
+
+    def open_path_capture(
+        self,
+        src: str,
+        dst: str,
+        opts: CaptureOptions,
+        on_record: Callable[[str, Record], None] | None = None,
+    ) -> fake_capture.FakePathCapture:
+        self.calls.append(f"capture_path:{src}:{dst}")
+        return fake_capture.FakePathCapture(src, dst)
+
+    def flows(self, where: str) -> list[BridgeFlows]:
+        return fake_capture.flows(where)
+
+    def trace(self, src: str, dst: str, *, probes: int = 3) -> TraceView:
+        return TraceView(src, dst, (HopView("host1", None, ()),), probes)
+
+    def rates(self, on_rates: Callable[[RateTable], None], interval: float = 1.0) -> fake_capture.FakeRates:
+        return fake_capture.FakeRates(on_rates)
 
 
 def _conforms(fake: FakeEngine) -> EngineAPI:

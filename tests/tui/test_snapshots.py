@@ -207,3 +207,32 @@ def test_faults_tab(snap_compare) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=(140, 40), run_before=run_before)
+
+
+def _captured(app, xray: bool):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.snap is not None)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.capture_view is not None and app.capture_view.is_mounted)
+        app.capture_view.start("host1:eth1")
+        await wait_for(pilot, lambda: len(app.capture_view.rows) == 5)
+        if xray:
+            from textual.widgets import DataTable
+
+            table = app.query_one("#cap-list", DataTable)
+            table.focus()
+            table.move_cursor(row=4)
+            await pilot.press("enter")
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_capture_list(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(_applied())
+    assert snap_compare(app, terminal_size=(120, 30), run_before=_captured(app, xray=False))
+
+
+def test_capture_xray_too_big(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(_applied())
+    assert snap_compare(app, terminal_size=(120, 34), run_before=_captured(app, xray=True))
