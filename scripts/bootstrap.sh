@@ -86,7 +86,7 @@ case "$job" in
         for n in 2 8; do HOSTS=$n VAGRANT_HOME=/tmp/containet-vagrant vagrant validate --ignore-provider >/dev/null; done
         say "tests: unit, integration (real lab), tui"
         set +e
-        python -m pytest -q -p no:cacheprovider --durations=10 tests
+        python -m pytest -q -p no:cacheprovider --durations=30 tests
         rc=$?
         set -e
         # the suite cleans its own instance; nothing it made may remain

@@ -82,8 +82,16 @@ def _undo_active(engine: object) -> None:
         engine.undo(active.scenario)
 
 
+@pytest.fixture(scope="module")
+def _undone_after_module(lab_engine: object) -> Iterator[None]:
+    """What `kept` left applied is undone when its module ends (real-mode tests and
+    others that do not go through `engine` must find the lab bare)."""
+    yield
+    _undo_active(lab_engine)
+
+
 @pytest.fixture
-def kept(lab_engine: object) -> Callable[[str], object]:
+def kept(lab_engine: object, _undone_after_module: None) -> Callable[[str], object]:
     """kept("exp1"): the scenario applied, and left applied for the next test that
     keeps the same one. For bad-input tests, which must change nothing: they share
     one apply instead of an apply and an undo each. (Tests on `engine` undo it first.)"""

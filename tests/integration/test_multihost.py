@@ -90,8 +90,8 @@ def test_pingall_at_forty_containers(own_lab: None) -> None:
 
 
 def test_four_hosts_mesh_pingall_right_after_apply_then_down_leaves_nothing(own_lab: None) -> None:
-    """4 hosts, mesh (three loops for spanning tree to break): apply, pingall at once,
-    undo; exp1 then exp3. The fourth host reaches host1 on the underlay; `lab down`
+    """4 hosts, mesh (three loops for spanning tree to break): apply exp1, pingall at
+    once, undo. The fourth host reaches host1 on the underlay; `lab down`
     leaves no namespace of the instance."""
     hosts = 4
     assert cli("lab", "up", "--hosts", str(hosts)).returncode == 0
@@ -104,13 +104,10 @@ def test_four_hosts_mesh_pingall_right_after_apply_then_down_leaves_nothing(own_
     )
     assert ping.returncode == 0
     n = 2 * hosts
-    for name in ("exp1", "exp3"):
-        assert cli("scenario", "apply", name).returncode == 0
-        result = pingall()
-        assert unexpected(result) == {}
-        reach = n * (n - 1) if name == "exp1" else 2 * (hosts * (hosts - 1))
-        assert result["counts"]["reach"] == reach
-        assert cli("scenario", "undo", name).returncode == 0
+    assert cli("scenario", "apply", "exp1").returncode == 0  # exp3's isolation: the 3-host test
+    result = pingall()
+    assert unexpected(result) == {} and result["counts"]["reach"] == n * (n - 1)
+    assert cli("scenario", "undo", "exp1").returncode == 0
     assert cli("lab", "down").returncode == 0
     assert not [n for n in os.listdir("/var/run/netns") if n.startswith(f"cn-{MH}-")]
     assert "nothing carries containet's mark" in cli("clean").stdout
