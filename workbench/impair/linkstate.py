@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import links
+from ..intents import LinkUp, NeighboursRetried
 from ..intents.base import Cmd, Intent, Where
+from ..steps import Step, wait_verified
 from . import codec, procs
 from .link import ImpairLink
 
@@ -49,8 +51,15 @@ class LinkDown(Intent):
         return row is not None and not row.admin_up
 
     def undo(self, ctx: Context) -> None:
-        if ctx.netlink(self.link.place, links.link_row, self.link.port) is not None:
-            ctx.netlink(self.link.place, links.set_up, self.link.port)
+        """Up again, and back only when frames cross: carrier, and for a container no
+        address left unresolved from the outage (`link up`, a flap stopped, a fault
+        reverted all come here)."""
+        if ctx.netlink(self.link.place, links.link_row, self.link.port) is None:
+            return
+        ctx.netlink(self.link.place, links.set_up, self.link.port)
+        if self.link.container is not None:
+            wait_verified(Step(LinkUp(self.link.host, self.link.port), why="link up"), ctx)
+            NeighboursRetried(self.link.host, "eth0", self.link.container).apply(ctx)
 
 
 @codec.register

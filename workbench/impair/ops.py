@@ -196,12 +196,6 @@ def link_state(lab: Lab, target: str, action: str, period: float = 1.0, count: i
             store.drop("link", link.key)
         if action == "up":
             LinkDown(link.host, link).undo(ctx)
-            if link.container is not None:  # back when frames cross: carrier, and no stale ARP
-                from ..intents import LinkUp, NeighboursRetried
-                from ..steps import Step, wait_verified
-
-                wait_verified(Step(LinkUp(link.host, link.port), why="link up"), ctx)
-                NeighboursRetried(link.host, "eth0", link.container).apply(ctx)
             return f"{link.target}: {link.port} is up" + (f" (stopped: {old.title()})" if old else "")
         intent: Intent = (
             LinkDown(link.host, link) if action == "down" else Flap(link.host, link, period, count)
