@@ -8,9 +8,10 @@ command shown is the argument list that runs."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import links, ovn
 from ..errors import BadInput
@@ -91,22 +92,25 @@ class OvnDatabase(Intent):
         ovn.stop(db.pidfile, db.files())
 
 
-@dataclass(frozen=True)
-class OvnNorthd(Intent):
-    """ovn-northd: translates the logical network (NB) into logical flows (SB)."""
+class _Daemon(Protocol):
+    @property
+    def pidfile(self) -> Path: ...
+
+    def argv(self) -> list[str]: ...
+
+    def files(self) -> Sequence[Path]: ...
+
+
+class _OvnDaemon(Intent):
+    """An OVN daemon run in the host's namespace from its run directory: started when
+    its pidfile names no live process, stopped (and its files removed) by undo."""
 
     host: str
     run_dir: str
 
     @property
-    def daemon(self) -> ovn.Northd:
-        return ovn.Northd(Path(self.run_dir))
-
-    def key(self) -> str:
-        return "ovn-northd"
-
-    def title(self) -> str:
-        return "ovn-northd (northbound -> southbound)"
+    def daemon(self) -> _Daemon:
+        raise NotImplementedError
 
     def commands(self) -> tuple[Cmd, ...]:
         return (Cmd(Where.HOST, ovn.text(self.daemon.argv())),)
@@ -121,6 +125,24 @@ class OvnNorthd(Intent):
 
     def undo(self, ctx: Context) -> None:
         ovn.stop(self.daemon.pidfile, self.daemon.files())
+
+
+@dataclass(frozen=True)
+class OvnNorthd(_OvnDaemon):
+    """ovn-northd: translates the logical network (NB) into logical flows (SB)."""
+
+    host: str
+    run_dir: str
+
+    @property
+    def daemon(self) -> ovn.Northd:
+        return ovn.Northd(Path(self.run_dir))
+
+    def key(self) -> str:
+        return "ovn-northd"
+
+    def title(self) -> str:
+        return "ovn-northd (northbound -> southbound)"
 
 
 @dataclass(frozen=True)
@@ -173,7 +195,7 @@ class OvnChassis(Intent):
 
 
 @dataclass(frozen=True)
-class OvnController(Intent):
+class OvnController(_OvnDaemon):
     """ovn-controller on a host: registers the chassis in SB, programs br-int, builds
     the Geneve tunnels to the other chassis. A dead one is started again (apply)."""
 
@@ -189,20 +211,6 @@ class OvnController(Intent):
 
     def title(self) -> str:
         return f"ovn-controller on {self.host}"
-
-    def commands(self) -> tuple[Cmd, ...]:
-        return (Cmd(Where.HOST, ovn.text(self.daemon.argv())),)
-
-    def apply(self, ctx: Context) -> None:
-        _lab_only(ctx, self.host)
-        if not read_pid(self.daemon.pidfile):
-            ctx.run(ctx.host(self.host).place, self.daemon.argv())
-
-    def verify(self, ctx: Context) -> bool:
-        return read_pid(self.daemon.pidfile) is not None
-
-    def undo(self, ctx: Context) -> None:
-        ovn.stop(self.daemon.pidfile, self.daemon.files())
 
 
 @dataclass(frozen=True)
