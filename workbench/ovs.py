@@ -204,9 +204,9 @@ def kill_pids(pids: list[int], timeout: float = 5.0) -> None:
 DAEMON_NAMES = (b"ovsdb-server", b"ovs-vswitchd", b"ovn-northd", b"ovn-controller")
 
 
-def pids_using(run_dir: Path) -> list[int]:
-    """OVS and OVN processes whose command line names `run_dir` (our mark on processes)."""
-    needle = (str(run_dir).rstrip("/") + "/").encode()
+def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
+    """Processes whose program name ends with one of `programs` and whose command line
+    contains `needle` (a run directory: how our processes are marked)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -216,9 +216,14 @@ def pids_using(run_dir: Path) -> list[int]:
                 cmd = fh.read()
         except OSError:
             continue
-        if cmd.split(b"\0", 1)[0].endswith(DAEMON_NAMES) and needle in cmd:
+        if cmd.split(b"\0", 1)[0].endswith(programs) and needle in cmd:
             found.append(int(entry))
     return found
+
+
+def pids_using(run_dir: Path) -> list[int]:
+    """OVS and OVN processes whose command line names `run_dir` (our mark on processes)."""
+    return pids_running(DAEMON_NAMES, (str(run_dir).rstrip("/") + "/").encode())
 
 
 def one(value: Any) -> Any:

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 from ..errors import BadInput, NotReady, WorkbenchError
 from ..marks import RUN_DIR
+from ..ovs import pids_running
 from . import mirror
 from .decode import Frame, decode
 from .pcap import Record, StreamReader, Writer
@@ -434,16 +435,4 @@ def sweep_files() -> None:
 def capture_pids() -> list[int]:
     """tcpdump processes started by a capture of this instance (their filter file
     under the run directory is on their command line)."""
-    needle = (str(CAPTURE_DIR) + "/").encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read()
-        except OSError:
-            continue
-        if cmd.split(b"\0", 1)[0].endswith(TCPDUMP.encode()) and needle in cmd:
-            found.append(int(entry))
-    return found
+    return pids_running((TCPDUMP.encode(),), (str(CAPTURE_DIR) + "/").encode())
