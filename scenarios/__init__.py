@@ -6,9 +6,9 @@ from types import ModuleType
 
 from workbench.errors import BadInput
 
-from . import exp1, exp2, exp3, ovn, ovn_vlan, qos, vxlan
+from . import exp1, exp2, exp3, kvxlan, ovn, ovn_vlan, qos, vxlan
 
-SCENARIOS: dict[str, ModuleType] = {m.NAME: m for m in (exp1, exp2, exp3, vxlan, qos, ovn, ovn_vlan)}
+SCENARIOS: dict[str, ModuleType] = {m.NAME: m for m in (exp1, exp2, exp3, vxlan, kvxlan, qos, ovn, ovn_vlan)}
 
 
 def get(name: str) -> ModuleType:

@@ -18,6 +18,7 @@ from .intents import (
     ContainerSpec,
     Enslave,
     FirewallRules,
+    KernelUnderlay,
     LinuxBridge,
     OvsBridge,
     Plumb,
@@ -26,6 +27,7 @@ from .intents import (
     RstpConverged,
     Rule,
     TunnelPort,
+    VxlanDevice,
     render,
     render_plain,
     seed_rules,
@@ -62,6 +64,8 @@ __all__ = [
     "seed_rules",
     "tunnel_mtu",
     "tunnel_port",
+    "underlay_to_kernel",
+    "vxlan_device",
 ]
 
 # Bytes a tunnel adds in front of the inner Ethernet frame, and the Ethernet
@@ -85,6 +89,26 @@ def ovs_bridge(host: str, name: str, *, why: str, datapath: str = "netdev") -> S
 
 def tunnel_port(host: str, bridge: str, port: str, tun_type: str, remote_ip: str, *, why: str) -> Step:
     return Step(TunnelPort(host, bridge, port, tun_type, remote_ip), why)
+
+
+def underlay_to_kernel(host: str, nic: str, bridge: str, cidr: str, *, why: str) -> Step:
+    """The lab only: the underlay address from OVS's bridge onto its NIC (see intents.kernel)."""
+    return Step(KernelUnderlay(host, nic, bridge, cidr), why)
+
+
+def vxlan_device(
+    host: str,
+    name: str,
+    vni: int,
+    local: str,
+    remotes: tuple[str, ...],
+    mtu: int,
+    *,
+    underlay: str | None,
+    why: str,
+) -> Step:
+    """A kernel VXLAN device flooding to `remotes` (see intents.kernel.VxlanDevice)."""
+    return Step(VxlanDevice(host, name, vni, local, tuple(remotes), mtu, underlay), why)
 
 
 def bridge_rstp(host: str, bridge: str, *, why: str) -> Step:

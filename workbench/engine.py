@@ -57,7 +57,7 @@ def discover_scenarios() -> dict[str, Scenario]:
         package = None
     for module in getattr(package, "SCENARIOS", {}).values():
         found.setdefault(module.NAME, module)
-    order = ["exp1", "exp2", "exp3", "vxlan", "qos", "ovn", "ovn-vlan"]
+    order = ["exp1", "exp2", "exp3", "vxlan", "kvxlan", "qos", "ovn", "ovn-vlan"]
     return dict(sorted(found.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])))
 
 

@@ -9,6 +9,10 @@
 
 The userspace datapath routes tunnel packets by the addresses on OVS bridges,
 so the underlay address sits on br-phy, whose port is the host's NIC eth1.
+
+Scenario kvxlan hands the underlay to the kernel: eth1 leaves br-phy and takes the
+address, and br-phy is marked (external_ids:containet-underlay=kernel). Health and
+`lab up` read that mark: the address is then wanted on eth1 (see `underlay_holder`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from . import containers, links
 from .errors import NotReady, WorkbenchError
 from .host import NETNS_DIR, Host, Place
 from .marks import NS_ALIAS, NS_PREFIX, RUN_DIR, netns_name
-from .ovs import OvsPaths, daemons_running, stop_daemons
+from .ovs import OvsPaths, Row, daemons_running, select, stop_daemons
 
 Progress = Callable[[str], None]
 
@@ -41,6 +45,9 @@ PHY_BRIDGE = "br-phy"
 NIC = "eth1"
 REGISTRY = RUN_DIR / "netns.d"
 MAX_HOSTS = 8
+#: external_ids key on br-phy while the underlay address is on the NIC itself (kvxlan)
+UNDERLAY_KEY = "containet-underlay"
+UNDERLAY_KERNEL = "kernel"
 
 
 def _quiet(_msg: str) -> None:
@@ -189,22 +196,39 @@ class LabHealth:
         return f"lab is half-built ({'; '.join(what)})"
 
 
+def handed_to_kernel(bridges: list[Row]) -> bool:
+    """br-phy's mark says the underlay is on the NIC (rows of OVSDB's Bridge table)."""
+    phy = next((b for b in bridges if b.get("name") == PHY_BRIDGE), None)
+    return phy is not None and (phy.get("external_ids") or {}).get(UNDERLAY_KEY) == UNDERLAY_KERNEL
+
+
+def underlay_holder(host: Host) -> str:
+    """The device meant to hold the host's underlay address: br-phy, or eth1 while a
+    scenario has handed the underlay to the kernel (br-phy's mark; unreadable: br-phy)."""
+    try:
+        bridges = select(host.ovs_db, ["Bridge"], timeout=2)["Bridge"]
+    except Exception:  # noqa: BLE001 - OVS down: its own fault, the default holder
+        return PHY_BRIDGE
+    return NIC if handed_to_kernel(bridges) else PHY_BRIDGE
+
+
 def _underlay_ok(host: Host) -> bool:
-    """br-phy carries the underlay address and is up, and eth1 (its port, the host's
-    end of the veth into the underlay switch) is there and up at both ends."""
+    """The underlay address is on its holder (br-phy, or eth1 handed to the kernel), up,
+    and eth1 (the host's end of the veth into the underlay switch) is up at both ends."""
     want = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
+    holder_name = underlay_holder(host)
 
     def read(ipr: IPRoute) -> tuple[links.LinkRow | None, links.LinkRow | None]:
-        return links.link_row(ipr, PHY_BRIDGE), links.link_row(ipr, NIC)
+        return links.link_row(ipr, holder_name), links.link_row(ipr, NIC)
 
     try:
-        phy, nic = host.place.netlink(read)
+        holder, nic = host.place.netlink(read)
     except Exception:  # noqa: BLE001
         return False
     return (
-        phy is not None
-        and want in phy.addresses
-        and phy.admin_up
+        holder is not None
+        and want in holder.addresses
+        and holder.admin_up
         and nic is not None
         and nic.admin_up
         and nic.state != "LOWERLAYERDOWN"

@@ -26,7 +26,7 @@ class Fault:
     """Something broken in the lab, and what `lab up` will do about it."""
 
     host: str  # a host, "underlay" (the switch between hosts), or a stray namespace
-    kind: str  # underlay, stray, namespace, ovsdb, vswitchd, link, phy, address
+    kind: str  # underlay, stray, namespace, ovsdb, vswitchd, link, phy, nic, address
     broken: str  # what was found
     plan: str  # what `lab up` does about it
 

@@ -17,6 +17,12 @@ what `lab up` will do about it; `up` does it and returns what it did):
                 re-created device: the port is deleted and added again)
     address     br-phy without its underlay address, or down
 
+While a scenario has handed the underlay to the kernel (kvxlan: br-phy marked
+external_ids:containet-underlay=kernel), that is the healthy state: eth1 is then
+meant to be out of br-phy and to hold the address itself. A fault in it is repaired
+in it (eth1 back out of br-phy, the address back on eth1), never by rebuilding the
+OVS underlay.
+
 Nothing healthy is touched: no host, container or plumbing is removed. Only a
 host whose repair fails is built again from nothing (and it says so), and a lab
 of another size than the one asked for is rebuilt (it is another lab).
@@ -42,6 +48,7 @@ from .lab import (
     REGISTRY,
     TOPOLOGIES,
     UNDERLAY_BRIDGE,
+    UNDERLAY_KEY,
     UNDERLAY_NS,
     UNDERLAY_PREFIX,
     Progress,
@@ -49,6 +56,7 @@ from .lab import (
     _quiet,
     create_ns,
     delete_ns,
+    handed_to_kernel,
     health,
     host_names,
     lab_hosts,
@@ -58,6 +66,7 @@ from .lab import (
     preflight,
     saved_host_count,
     saved_topology,
+    underlay_holder,
 )
 from .labreport import Fault, LabReport, Repair
 from .marks import RUN_DIR, netns_name
@@ -159,21 +168,36 @@ def host_faults(host: Host) -> list[Fault]:
         port_names = {r["_uuid"]: r["name"] for r in tables["Port"]}
         bridge = next((b for b in tables["Bridge"] if b["name"] == PHY_BRIDGE), None)
         ports = set() if bridge is None else {port_names.get(u) for u in _uuid_list(bridge.get("ports"))}
+        kernel = handed_to_kernel(tables["Bridge"])
         if bridge is None:
             out.append(
                 Fault(host.name, "phy", f"OVS bridge {PHY_BRIDGE} is missing", f"re-create it, port {NIC}")
             )
+        elif kernel and NIC in ports:
+            out.append(
+                Fault(
+                    host.name,
+                    "nic",
+                    f"{NIC} is a port of {PHY_BRIDGE}, but the underlay is handed to the kernel "
+                    f"({PHY_BRIDGE}'s external_ids:{UNDERLAY_KEY})",
+                    f"take it out of {PHY_BRIDGE}",
+                )
+            )
+        elif kernel:
+            pass  # eth1 is the kernel's: not a port, not open in OVS
         elif NIC not in ports:
             out.append(Fault(host.name, "phy", f"{NIC} is not a port of {PHY_BRIDGE}", "add it"))
         elif nic is not None and switch and not promisc:
             plan = "delete the port and add it again"
             out.append(Fault(host.name, "phy", f"OVS does not have {NIC} open (a new device)", plan))
     want = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
-    if phy is None or want not in phy.addresses or not phy.admin_up:
+    holder_name = NIC if server and kernel else PHY_BRIDGE
+    holder = nic if holder_name == NIC else phy
+    if holder is None or want not in holder.addresses or not holder.admin_up:
         broken = (
-            f"{PHY_BRIDGE} lacks its underlay address {want}"
-            if phy is None or phy.admin_up
-            else f"{PHY_BRIDGE} is down"
+            f"{holder_name} lacks its underlay address {want}"
+            if holder is None or holder.admin_up
+            else f"{holder_name} is down"
         )
         out.append(Fault(host.name, "address", broken, "give it back, up"))
     return out
@@ -261,11 +285,19 @@ def _fix_host(fault: Fault, host: Host) -> Repair:
         else:
             what = "re-created, port " + NIC if "missing" in fault.broken else f"port {NIC} added"
         return Repair(host.name, f"OVS bridge {PHY_BRIDGE}: {what}")
+    if fault.kind == "nic":
+        with ovs_for(host) as ovs:
+            ovs.del_port(NIC, PHY_BRIDGE)
+        return Repair(host.name, f"{NIC} out of {PHY_BRIDGE} again: the underlay stays the kernel's")
     if fault.kind == "address":
-        host.place.call(wait_for_link, PHY_BRIDGE)
-        host.place.netlink(_underlay_address, host)
+        holder = underlay_holder(host)
+        if holder == NIC:
+            host.place.netlink(_kernel_underlay_address, host)
+        else:
+            host.place.call(wait_for_link, PHY_BRIDGE)
+            host.place.netlink(_underlay_address, host)
         return Repair(
-            host.name, f"{PHY_BRIDGE} has its underlay address {host.underlay_ip}/{UNDERLAY_PREFIX} again, up"
+            host.name, f"{holder} has its underlay address {host.underlay_ip}/{UNDERLAY_PREFIX} again, up"
         )
     raise WorkbenchError(f"no repair for {fault}")
 
@@ -340,6 +372,14 @@ def _underlay_address(ipr: IPRoute, host: Host) -> None:
     links.set_up(ipr, NIC)
     links.set_up(ipr, PHY_BRIDGE)
     links.add_address(ipr, PHY_BRIDGE, f"{host.underlay_ip}/{UNDERLAY_PREFIX}")
+
+
+def _kernel_underlay_address(ipr: IPRoute, host: Host) -> None:
+    """The underlay handed to the kernel (kvxlan): the address on eth1, not on br-phy."""
+    cidr = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
+    links.delete_address(ipr, PHY_BRIDGE, cidr)
+    links.add_address(ipr, NIC, cidr)
+    links.set_up(ipr, NIC)
 
 
 def build_host(host: Host, progress: Progress) -> None:

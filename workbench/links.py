@@ -260,3 +260,125 @@ def tx_checksum(name: str, enable: bool | None = None) -> bool:
         return bool(feature.enable)
     finally:
         eth.close()
+
+
+# --- kernel VXLAN devices --------------------------------------------------------------
+ZERO_MAC = "00:00:00:00:00:00"  # the fdb entry a VXLAN device floods unknown destinations by
+
+
+@dataclass(frozen=True)
+class VxlanRow:
+    """What netlink says about a kernel VXLAN device: its link and IFLA_VXLAN_* data,
+    and the remotes it floods to (the all-zeros fdb entries: `remote` and `bridge fdb
+    append`)."""
+
+    link: LinkRow
+    vni: int | None
+    group: str | None  # IFLA_VXLAN_GROUP: the `remote` it was created with (unicast)
+    local: str | None
+    port: int | None
+    underlay: str | None  # IFLA_VXLAN_LINK's name: the device it sends by
+    remotes: tuple[str, ...]
+
+
+def vxlan_row(ipr: IPRoute, name: str) -> VxlanRow | None:
+    """A VXLAN device by name (None: no such link, or not a VXLAN device)."""
+    row = link_row(ipr, name)
+    if row is None or row.kind != "vxlan":
+        return None
+    msg = ipr.link("get", index=row.index)[0]
+    data = msg.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+    get = data.get_attr if data is not None else (lambda _k: None)
+    lower = get("IFLA_VXLAN_LINK")
+    underlay = None
+    if lower:
+        try:
+            underlay = ipr.link("get", index=lower)[0].get("ifname")
+        except NetlinkError:
+            underlay = None
+    return VxlanRow(
+        link=row,
+        vni=get("IFLA_VXLAN_ID"),
+        group=get("IFLA_VXLAN_GROUP"),
+        local=get("IFLA_VXLAN_LOCAL"),
+        port=get("IFLA_VXLAN_PORT"),
+        underlay=underlay,
+        remotes=flood_remotes(ipr, row.index),
+    )
+
+
+def flood_remotes(ipr: IPRoute, index: int) -> tuple[str, ...]:
+    """The destinations of a VXLAN device's all-zeros fdb entries, in the kernel's order."""
+    return tuple(dict.fromkeys(dst for dst, _via in _flood_entries(ipr, index)))
+
+
+def _flood_entries(ipr: IPRoute, index: int) -> list[tuple[str, int | None]]:
+    """(dst, NDA_IFINDEX) of each all-zeros entry. Dumped whole and filtered here: a
+    dump filtered by ifindex leaves out entries whose own NDA_IFINDEX is another link
+    (an entry `ip link set ... type vxlan remote` makes on a device with `dev`)."""
+    out = []
+    for msg in ipr.fdb("dump"):
+        if msg["ifindex"] == index and msg.get_attr("NDA_LLADDR") == ZERO_MAC and msg.get_attr("NDA_DST"):
+            out.append((str(msg.get_attr("NDA_DST")), msg.get_attr("NDA_IFINDEX")))
+    return out
+
+
+def add_vxlan(
+    ipr: IPRoute,
+    name: str,
+    vni: int,
+    local: str,
+    port: int,
+    mtu: int,
+    *,
+    remote: str | None = None,
+    underlay: str | None = None,
+    mark: str | None = None,
+) -> None:
+    """A VXLAN device (unicast `remote`, or none: flood entries are added with
+    `append_remote`), with ifalias `mark`."""
+    spec: dict[str, Any] = {
+        "ifname": name,
+        "kind": "vxlan",
+        "vxlan_id": vni,
+        "vxlan_local": local,
+        "vxlan_port": port,
+        "mtu": mtu,
+    }
+    if remote:
+        spec["vxlan_group"] = remote
+    if underlay:
+        spec["vxlan_link"] = must_index(ipr, underlay)
+    ipr.link("add", **spec)
+    if mark:
+        set_alias(ipr, name, mark)
+
+
+def set_vxlan_remote(ipr: IPRoute, name: str, remote: str) -> None:
+    """`ip link set NAME type vxlan remote REMOTE`: a point-to-point device's remote."""
+    ipr.link("set", index=must_index(ipr, name), kind="vxlan", vxlan_group=remote)
+
+
+def append_remote(ipr: IPRoute, name: str, remote: str) -> None:
+    """`bridge fdb append 00:00:00:00:00:00 dev NAME dst REMOTE` (there already: fine)."""
+    try:
+        ipr.fdb("append", ifindex=must_index(ipr, name), lladdr=ZERO_MAC, dst=remote)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def delete_remote(ipr: IPRoute, name: str, remote: str) -> None:
+    """`bridge fdb del 00:00:00:00:00:00 dev NAME dst REMOTE [via DEV]` (gone already: fine)."""
+    index = index_of(ipr, name)
+    if index is None:
+        return
+    for dst, via in _flood_entries(ipr, index):
+        if dst != remote:
+            continue
+        extra = {"NDA_IFINDEX": via} if via else {}
+        try:
+            ipr.fdb("del", ifindex=index, lladdr=ZERO_MAC, dst=remote, **extra)
+        except NetlinkError as exc:
+            if exc.code not in (errno.ENOENT, errno.ENODEV):
+                raise

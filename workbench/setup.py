@@ -41,6 +41,12 @@ class Setup:
                 others = {hub: self.peers[hub]}
         return [(f"{rc.tun_if}-{peer}"[:15], ip) for peer, ip in sorted(others.items())]
 
+    def remotes(self, host: str) -> tuple[str, ...]:
+        """The underlay addresses of every other host (a kernel VXLAN device floods to
+        each: no loop, so no star is needed); with one peer or none known (real mode),
+        the tunrc's REMOTE_IP."""
+        return tuple(ip for _port, ip in replace(self, topology="mesh").tunnels(host))
+
     def loops(self) -> bool:
         """A mesh of three or more hosts has layer-2 loops through the tunnels."""
         return self.topology == "mesh" and len(self.peers) > 2

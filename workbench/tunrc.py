@@ -7,6 +7,7 @@
     export TUN_IF='gre0'
     export TUN_TYPE='gre'
     export REMOTE_IP='10.0.0.4'
+    export VNI='42'             # optional: kvxlan's VXLAN network identifier (default 42)
 
 Every problem is reported as one line naming the file and the key, before
 anything on the machine changes.
@@ -24,6 +25,9 @@ from .errors import BadInput
 from .marks import IFNAMSIZ
 
 KEYS = ("BRIDGE_NAME", "BRIDGE_ADDRESS", "SUBNET", "OVS_BRIDGE", "TUN_IF", "TUN_TYPE", "REMOTE_IP")
+OPTIONAL = ("VNI",)  # keys a tunrc may leave out: their default is used
+DEFAULT_VNI = 42
+MAX_VNI = (1 << 24) - 1  # 24 bits in the VXLAN header
 TUN_TYPES = ("gre", "vxlan")
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -43,6 +47,7 @@ class Tunrc:
     tun_if: str
     tun_type: str
     remote_ip: str
+    vni: int = DEFAULT_VNI  # the kernel VXLAN device's network identifier (scenario kvxlan)
 
     @property
     def bridge_ip(self) -> str:
@@ -57,7 +62,7 @@ class Tunrc:
 
     def render(self) -> str:
         lines = [f"# tunrc ({self.source})"]
-        for key in KEYS:
+        for key in KEYS + OPTIONAL:
             lines.append(f"export {key}='{getattr(self, key.lower())}'")
         return "\n".join(lines) + "\n"
 
@@ -116,6 +121,9 @@ def validate(values: dict[str, str], source: str = "<tunrc>") -> Tunrc:
         raise bad("REMOTE_IP", f"is inside the container SUBNET {subnet}: it must be the other host")
     if values["BRIDGE_NAME"] == values["OVS_BRIDGE"]:
         raise bad("OVS_BRIDGE", "is the same name as BRIDGE_NAME")
+    vni = values.get("VNI", str(DEFAULT_VNI))
+    if not vni.isdigit() or not 1 <= int(vni) <= MAX_VNI:
+        raise bad("VNI", f"is not a VXLAN network identifier (1-{MAX_VNI})")
     return Tunrc(
         source=source,
         bridge_name=values["BRIDGE_NAME"],
@@ -125,6 +133,7 @@ def validate(values: dict[str, str], source: str = "<tunrc>") -> Tunrc:
         tun_if=values["TUN_IF"],
         tun_type=values["TUN_TYPE"],
         remote_ip=str(remote),
+        vni=int(vni),
     )
 
 

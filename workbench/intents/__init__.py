@@ -4,6 +4,7 @@ from .base import Cmd, ContainerRef, Intent, Where, render, render_plain
 from .commands import Containet, LabUp, ScenarioApplied
 from .containers import Address, Attach, ContainerRun, ContainerSpec, PairTalks, Plumb, Route, TxChecksumOff
 from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
+from .kernel import KernelUnderlay, VxlanDevice, VxlanRemote
 from .netlink import Enslave, LinkUp, LinuxBridge, NeighboursRetried, SetMtu
 from .shaping import QosCap
 from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, RstpConverged, TunnelPort, TunnelRemote
@@ -20,6 +21,7 @@ __all__ = [
     "Enslave",
     "FirewallRules",
     "Intent",
+    "KernelUnderlay",
     "InterfaceType",
     "LabUp",
     "LinkUp",
@@ -40,6 +42,8 @@ __all__ = [
     "TunnelPort",
     "TunnelRemote",
     "TxChecksumOff",
+    "VxlanDevice",
+    "VxlanRemote",
     "Where",
     "render",
     "render_plain",
