@@ -110,6 +110,13 @@ class HostTree(Tree[str]):
             )
             for port in br.ports:
                 node.add_leaf(Text(port) + rate_text(rates.get(port)))
+        for kt in view.kernel_tunnels:
+            label = Text.assemble(("kernel tunnel ", "dim"), (kt.name, "bold yellow"), f" {kt.type} ")
+            label.append(kt.describe(), "yellow")
+            label.append(f" {kt.state}", _state_style(kt.state))
+            if kt.bridge:
+                label.append(f" in {kt.bridge}", "dim")
+            self.root.add_leaf(label + rate_text(rates.get(kt.name)))
         for obr in view.ovs_bridges:
             node = self.root.add(
                 Text.assemble(

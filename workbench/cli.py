@@ -81,6 +81,10 @@ def render_status(snap: Snapshot) -> str:
             out.append(
                 f"  linux bridge {br.name} {addr} mtu {br.mtu} {br.state}  ports: {' '.join(br.ports) or '-'}"
             )
+        for kt in h.kernel_tunnels:
+            where = f" in {kt.bridge}" if kt.bridge else ""
+            mark = "" if kt.ours else "  (not containet's)"
+            out.append(f"  kernel {kt.type} {kt.name} {kt.describe()} {kt.state}{where}{mark}")
         for obr in h.ovs_bridges:
             out.append(f"  ovs bridge {obr.name} ({obr.datapath_type or 'system'})")
             for p in obr.ports:

@@ -7,7 +7,7 @@ from ..intents import AcceptBridged, Enslave, InterfaceType, LabUp, LinkUp, Tunn
 from .facts import DoctorFacts
 from .iptables import forward_verdict, parse_iptables_save, policy_drops
 from .model import Out, Status
-from .path import host_plan, path_tunnel, plan_tunnels
+from .path import host_plan, kernel_path, kernel_tunnel, path_tunnel, plan_tunnels
 
 
 def check_linux_bridge(out: Out, f: DoctorFacts, host_name: str, bridge: str) -> None:
@@ -33,33 +33,47 @@ def check_linux_bridge(out: Out, f: DoctorFacts, host_name: str, bridge: str) ->
             hop, "up", Status.OK, f"{bridge} UP, mtu {row.mtu}, {', '.join(row.addresses) or 'no address'}"
         )
     if f.cross_host:
-        ovs_br = host_plan(f, host_name).ovs_bridge
-        obr = host.link(ovs_br)
-        if obr is None or obr.master != bridge:
+        vxlan = kernel_tunnel(f, host_name, bridge) if kernel_path(f) else None
+        plan = host_plan(f, host_name)
+        if kernel_path(f):  # the kernel's VXLAN device is the bridge's way out
+            uplink = vxlan.link.name if vxlan else (plan.vxlan.name if plan.vxlan else "vxlan0")
+            what = "the tunnel"
+        else:
+            uplink, what = plan.ovs_bridge, "OVS and the tunnel"
+        obr = host.link(uplink)
+        if obr is None and kernel_path(f):
+            out.add(
+                hop,
+                f"{uplink} in {bridge}",
+                Status.FAIL,
+                f"no VXLAN device {uplink}: {bridge} cannot reach {what}",
+                out.redo(host_name, f.scenario),
+            )
+        elif obr is None or obr.master != bridge:
             now = "missing" if obr is None else (f"in {obr.master}" if obr.master else "in no bridge")
             out.add(
                 hop,
-                f"{ovs_br} in {bridge}",
+                f"{uplink} in {bridge}",
                 Status.FAIL,
-                f"{ovs_br} is {now}: {bridge} cannot reach OVS and the tunnel",
+                f"{uplink} is {now}: {bridge} cannot reach {what}",
                 out.fix(
-                    f"put {ovs_br} into {bridge}",
-                    Enslave(host_name, ovs_br, bridge),
+                    f"put {uplink} into {bridge}",
+                    Enslave(host_name, uplink, bridge),
                 ),
             )
         elif not obr.admin_up:
             out.add(
                 hop,
-                f"{ovs_br} in {bridge}",
+                f"{uplink} in {bridge}",
                 Status.FAIL,
-                f"{ovs_br} is in {bridge} but DOWN",
+                f"{uplink} is in {bridge} but DOWN",
                 out.fix(
-                    f"bring {ovs_br} up",
-                    LinkUp(host_name, ovs_br),
+                    f"bring {uplink} up",
+                    LinkUp(host_name, uplink),
                 ),
             )
         else:
-            out.add(hop, f"{ovs_br} in {bridge}", Status.OK, f"{ovs_br} is a port of {bridge}, UP")
+            out.add(hop, f"{uplink} in {bridge}", Status.OK, f"{uplink} is a port of {bridge}, UP")
     check_firewall(out, f, host_name, bridge, hop)
 
 

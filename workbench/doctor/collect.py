@@ -116,16 +116,20 @@ def host_facts(host: Host, peer: Host | None, probe: bool) -> HostFacts:
     except Exception as exc:  # noqa: BLE001
         facts = replace(facts, ovs_ok=False, error=f"ovs: {exc}")
     facts = replace(facts, firewall=firewall_facts(host))
+    names = [r.name for r in rows if r.kind == "vxlan"]
+    if names:
+        found = [host.place.netlink(links.vxlan_row, n) for n in names]
+        facts = replace(facts, vxlans=tuple(v for v in found if v is not None))
+    if peer is not None and facts.vxlans:  # the kernel sends the tunnel's packets: its route
+        facts = replace(facts, peer_route=host.place.netlink(_route_get, peer.underlay_ip))
     if peer is not None and facts.ovs_ok:
         try:
             out = appctl(host, "ovs/route/lookup", peer.underlay_ip)
             facts = replace(facts, underlay_route=route_lookup_text(out))
         except WorkbenchError as exc:
             facts = replace(facts, underlay_route_error=str(exc))
-        if probe:
-            facts = replace(
-                facts, underlay_ping=ping_probe(host.place, host.name, peer.underlay_ip, 56, False)
-            )
+    if peer is not None and probe and (facts.ovs_ok or facts.vxlans):
+        facts = replace(facts, underlay_ping=ping_probe(host.place, host.name, peer.underlay_ip, 56, False))
     return facts
 
 

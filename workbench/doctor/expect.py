@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..intents import Intent, LinuxBridge, Plumb, TunnelPort
-from .facts import EndPlan, Expected, HostPlan
+from ..intents import Intent, LinuxBridge, Plumb, TunnelPort, VxlanDevice
+from .facts import EndPlan, Expected, HostPlan, VxlanPlan
 
 
 def expected_from(
@@ -20,6 +20,11 @@ def expected_from(
     """`ovs_bridges`: each host's OVS bridge (the tunrc's OVS_BRIDGE)."""
     intents = tuple(intents)
     bridges = {i.host: i.name for i in reversed(intents) if isinstance(i, LinuxBridge)}
+    vxlans = {
+        i.host: VxlanPlan(i.name, i.vni, i.remotes, i.port, i.local, i.mtu, i.underlay)
+        for i in intents
+        if isinstance(i, VxlanDevice)
+    }
     hosts = {
         host: HostPlan(
             linux_bridge=bridges.get(host),
@@ -27,6 +32,7 @@ def expected_from(
             tunnels=tuple(
                 (i.port, i.kind, i.remote_ip) for i in intents if isinstance(i, TunnelPort) and i.host == host
             ),
+            vxlan=vxlans.get(host),
         )
         for host, bridge in ovs_bridges.items()
     }

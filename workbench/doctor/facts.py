@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..actions import TUNNEL_OVERHEAD, UNDERLAY_MTU
 from ..intents import ContainerRef
-from ..links import LinkRow
+from ..links import LinkRow, VxlanRow
 from .impaired import Flap, LinkImpair, UnderlayDrop
 
 
@@ -111,6 +111,11 @@ class HostFacts:
     underlay_ping: ProbeFact | None = None  # to the peer host's underlay address
     trace: TraceFact | None = None
     userspace: bool = True  # OVS's userspace datapath (netdev), not the kernel's
+    vxlans: tuple[VxlanRow, ...] = ()  # kernel VXLAN devices
+    peer_route: RouteFact | None = None  # the kernel's `ip route get` of the next host's underlay
+
+    def vxlan(self, name: str | None) -> VxlanRow | None:
+        return next((v for v in self.vxlans if v.link.name == name), None) if name else None
 
     def link(self, name: str | None) -> LinkRow | None:
         return next((lk for lk in self.links if lk.name == name), None) if name else None
@@ -119,7 +124,8 @@ class HostFacts:
         return next((p for p in self.ovs_ports if p.name == name), None) if name else None
 
     def underlay_mtu(self) -> int:
-        for name in ("br-phy", "eth1"):
+        names = ("eth1", "br-phy") if self.vxlans else ("br-phy", "eth1")
+        for name in names:
             row = self.link(name)
             if row is not None and row.mtu:
                 return row.mtu
@@ -158,10 +164,24 @@ class EndPlan:
 
 
 @dataclass(frozen=True)
+class VxlanPlan:
+    """A kernel VXLAN device the plan creates (scenario kvxlan)."""
+
+    name: str
+    vni: int
+    remotes: tuple[str, ...]
+    port: int
+    local: str
+    mtu: int
+    underlay: str | None = None
+
+
+@dataclass(frozen=True)
 class HostPlan:
     linux_bridge: str | None = None  # exp1: docker0
     ovs_bridge: str = "br0"
     tunnels: tuple[tuple[str, str, str], ...] = ()  # (port, type, remote_ip) the plan creates
+    vxlan: VxlanPlan | None = None  # kvxlan: the kernel VXLAN device in the linux bridge
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ reading (traces) and the MTU measurement."""
 from __future__ import annotations
 
 from ..actions import TUNNEL_OVERHEAD, UNDERLAY_MTU
+from ..links import VxlanRow
 from .facts import DoctorFacts, EndFacts, EndPlan, HostPlan, OvsPortFact
 
 VLAN_TAG = 4  # bytes of an 802.1Q header
@@ -42,6 +43,35 @@ def path_tunnel(f: DoctorFacts, host: str, peer: str) -> OvsPortFact | None:
     return mine[0] if len(mine) == 1 else None
 
 
+def kernel_tunnel(f: DoctorFacts, host: str, bridge: str | None = None) -> VxlanRow | None:
+    """The kernel VXLAN device `host` tunnels by: the planned one, else one in `bridge`
+    (the end's linux bridge), else the only one."""
+    facts = f.hosts.get(host)
+    if facts is None:
+        return None
+    plan = host_plan(f, host).vxlan
+    if plan is not None:
+        return facts.vxlan(plan.name)
+    inside = [v for v in facts.vxlans if bridge is not None and v.link.master == bridge]
+    if inside:
+        return inside[0]
+    return facts.vxlans[0] if len(facts.vxlans) == 1 else None
+
+
+def kernel_path(f: DoctorFacts) -> bool:
+    """The hosts are joined by the kernel (a VXLAN device in the linux bridge: kvxlan, or
+    built by hand), not by OVS."""
+    if not f.cross_host:
+        return False
+    if host_plan(f, f.src.host).vxlan is not None:
+        return True
+    if host_plan(f, f.src.host).tunnels:
+        return False
+    host = f.hosts.get(f.src.host)
+    row = host.link(f.src.host_veth) if host is not None else None
+    return row is not None and row.master is not None and kernel_tunnel(f, f.src.host, row.master) is not None
+
+
 def ovs_entry(f: DoctorFacts, end: EndFacts, plan: EndPlan) -> str | None:
     """The OVS port a container's frames enter or leave by."""
     host = f.hosts[end.host]
@@ -71,6 +101,8 @@ def path_mtu_limit(f: DoctorFacts) -> tuple[int | None, str]:
     tun = path_tunnel(f, f.src.host, f.next_host(f.src.host) or f.dst.host)
     host = f.hosts.get(f.src.host)
     kind = tun.type if tun else next((t for _p, t, _r in plan_tunnels(f, f.src.host)), "gre")
+    if kernel_path(f):
+        kind = "vxlan"
     if kind not in TUNNEL_OVERHEAD:
         return None, f"{kind} tunnel"
     under = host.underlay_mtu() if host else UNDERLAY_MTU

@@ -11,11 +11,12 @@ from dataclasses import replace
 
 from ..intents import LabUp, PairTalks
 from .check_end import check_container, check_veth
+from .check_kernel import kernel_walk
 from .check_path import check_firewall, check_linux_bridge, check_ovs, check_tunnel
 from .facts import DoctorFacts
 from .impaired import check_flap, check_link_impair, check_underlay_loss
 from .model import Check, DoctorReport, Out, Render, Status, plain
-from .path import host_plan, linux_bridge, ovs_entry, path_tunnel
+from .path import host_plan, kernel_path, linux_bridge, ovs_entry, path_tunnel
 
 
 def check_host_ok(out: Out, f: DoctorFacts, host_name: str) -> bool:
@@ -75,7 +76,9 @@ def build_report(f: DoctorFacts, render: Render = plain, seconds: float = 0.0) -
         check_linux_bridge(out, f, src.host, lb_src)
     src_br = host_plan(f, src.host).ovs_bridge
     dst_br = host_plan(f, dst.host).ovs_bridge
-    if f.cross_host:
+    if f.cross_host and kernel_path(f):
+        kernel_walk(out, f)
+    elif f.cross_host:
         check_ovs(out, f, src.host, ovs_entry(f, src, f.src_plan), None)
         if not lb_src:
             check_firewall(out, f, src.host, None, f"OVS {src_br} ({src.host})")

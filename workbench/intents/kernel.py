@@ -119,6 +119,7 @@ class VxlanDevice(Intent):
     underlay: str | None = None
     port: int = VXLAN_PORT
     mark: bool = True  # False: the doctor re-makes a device built by hand (not ours)
+    replace: bool = False  # the doctor's fix: the device is there with a VNI or port to change
 
     @property
     def unicast(self) -> str | None:
@@ -134,7 +135,8 @@ class VxlanDevice(Intent):
     def commands(self) -> tuple[Cmd, ...]:
         dev = f" dev {self.underlay}" if self.underlay else ""
         remote = f" remote {self.unicast}" if self.unicast else ""
-        out = [
+        out = [Cmd(Where.HOST, f"ip link del {self.name}")] if self.replace else []
+        out += [
             Cmd(
                 Where.HOST,
                 f"ip link add {self.name} type vxlan id {self.vni} local {self.local}{remote}"
@@ -143,7 +145,10 @@ class VxlanDevice(Intent):
             Cmd(Where.HOST, f"ip link set {self.name} mtu {self.mtu}"),
         ]
         if self.mark:
-            out.insert(1, Cmd(Where.HOST, f"ip link set {self.name} alias {IPT_COMMENT}"))  # containet's mark
+            at = 2 if self.replace else 1
+            out.insert(
+                at, Cmd(Where.HOST, f"ip link set {self.name} alias {IPT_COMMENT}")
+            )  # containet's mark
         if not self.unicast:
             out += [
                 Cmd(Where.HOST, f"bridge fdb append {links.ZERO_MAC} dev {self.name} dst {r}")
@@ -229,8 +234,9 @@ class VxlanRemote(Intent):
 
     def commands(self) -> tuple[Cmd, ...]:
         if self.unicast:
-            return (Cmd(Where.HOST, f"ip link set {self.name} type vxlan remote {self.remote}"),)
-        out = [_fdb("append", self.name, self.remote)]
+            out = [Cmd(Where.HOST, f"ip link set {self.name} type vxlan remote {self.remote}")]
+        else:
+            out = [_fdb("append", self.name, self.remote)]
         if self.wrong:
             out.append(_fdb("del", self.name, self.wrong))
         return tuple(out)

@@ -25,6 +25,7 @@ from .model import (
     Container,
     HostView,
     Iface,
+    KernelTunnel,
     LinuxBridge,
     OvnChassis,
     OvnPort,
@@ -84,6 +85,23 @@ def host_view(topo: tm.Topology, name: str) -> HostView:
             for obr in sorted(topo.ovs_bridges(name), key=lambda b: b.name)
         ),
         error=h.error,
+        kernel_tunnels=tuple(kernel_tunnel(t) for t in topo.kernel_tunnels(name)),
+    )
+
+
+def kernel_tunnel(t: tm.Tunnel) -> KernelTunnel:
+    return KernelTunnel(
+        name=t.name,
+        type=str(t.type),
+        bridge=t.bridge,
+        vni=t.vni,
+        remotes=t.remotes,
+        dst_port=t.dst_port,
+        local_ip=t.local_ip,
+        underlay=t.underlay,
+        mtu=t.mtu,
+        state=str(t.state),
+        ours=t.ours,
     )
 
 

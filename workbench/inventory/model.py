@@ -55,6 +55,31 @@ class OvsPort:
 
 
 @dataclass(frozen=True)
+class KernelTunnel:
+    """A kernel tunnel device (a VXLAN device in a linux bridge: scenario kvxlan, or one
+    made by hand with `ip link add ... type vxlan`)."""
+
+    name: str
+    type: str = "vxlan"
+    bridge: str = ""  # the linux bridge it is a port of ("": none)
+    vni: int | None = None
+    remotes: tuple[str, ...] = ()  # where it floods to: `remote`, or one fdb entry each
+    dst_port: int | None = None
+    local_ip: str | None = None
+    underlay: str | None = None  # the device it sends by (`dev`); None: the route decides
+    mtu: int = 0
+    state: str = "UNKNOWN"
+    ours: bool = False
+
+    def describe(self) -> str:
+        """`vni 42 remote 10.0.0.4 dstport 4789 local 10.0.0.3 dev eth1 mtu 1450`."""
+        bits = [f"vni {self.vni}", f"remote {','.join(self.remotes) or '-'}", f"dstport {self.dst_port}"]
+        bits += [f"local {self.local_ip}"] if self.local_ip else []
+        bits += [f"dev {self.underlay}"] if self.underlay else []
+        return " ".join([*bits, f"mtu {self.mtu}"])
+
+
+@dataclass(frozen=True)
 class OvsBridge:
     name: str
     datapath_type: str = ""
@@ -110,6 +135,7 @@ class HostView:
     linux_bridges: tuple[LinuxBridge, ...] = ()
     ovs_bridges: tuple[OvsBridge, ...] = ()
     error: str | None = None
+    kernel_tunnels: tuple[KernelTunnel, ...] = ()
 
     @property
     def tunnels(self) -> tuple[OvsPort, ...]:

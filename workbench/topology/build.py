@@ -104,6 +104,8 @@ def build(facts: Facts, marks: Marks | None = None) -> Topology:
     for hf in facts.hosts:
         if hf.ovs is not None:
             _ovs(g, hf, owner_of_ip, marks)
+        if hf.netns is not None:
+            _kernel_tunnels(g, hf.name, hf.netns, owner_of_ip, marks)
     for cf in facts.containers:
         _container(g, cf, peers, marks)
     if facts.docker_error:
@@ -299,6 +301,46 @@ def _port(host: str, bridge: str, pf: OvsPortFact, marks: Marks) -> OvsPort | Tu
         qos_mbit=rate / 1e6 or None,
         ours=ours,
     )
+
+
+def _kernel_tunnels(g: _Graph, host: str, ns: NetnsFacts, owner_of_ip: dict[str, str], marks: Marks) -> None:
+    """Kernel VXLAN devices: a tunnel each, in its host, to every host it floods to."""
+    owner = host_id(host)
+    by_index = {lf.index: lf for lf in ns.links}
+    for lf in ns.links:
+        vx = lf.vxlan
+        if lf.kind != "vxlan" or vx is None:
+            continue
+        master = by_index.get(lf.master) if lf.master else None
+        under = by_index.get(vx.link) if vx.link else None
+        remotes = vx.remotes or ((vx.group,) if vx.group else ())
+        options = {"key": str(vx.vni), "dst_port": str(vx.port), "local_ip": vx.local or ""}
+        if remotes:
+            options["remote_ip"] = ",".join(remotes)
+        tun = Tunnel(
+            host=host,
+            bridge=master.name if master is not None else "",
+            name=lf.name,
+            type=TunnelType.VXLAN,
+            remote_ip=remotes[0] if remotes else None,
+            options=tuple(sorted((k, v) for k, v in options.items() if v)),
+            ours=lf.alias == marks.link_alias,
+            kernel=True,
+            remotes=remotes,
+            vni=vx.vni,
+            dst_port=vx.port,
+            local_ip=vx.local,
+            underlay=under.name if under is not None else None,
+            mtu=lf.mtu,
+            state=LinkState.of(lf.state),
+        )
+        g.add(tun)
+        g.edge(EdgeKind.IN, tun.id, owner)
+        g.edge(EdgeKind.DEVICE, tun.id, link_id(owner, lf.index))
+        for remote in remotes:
+            target = owner_of_ip.get(remote)
+            if target is not None:
+                g.edge(EdgeKind.TUNNELS_TO, tun.id, host_id(target))
 
 
 # --- containers ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ from .facts import (
     OvsInterfaceFact,
     OvsPortFact,
     OvsQosFact,
+    VxlanFact,
 )
 from .model import Topology
 from .rtnl import RawLink, Rtnl
@@ -65,7 +66,8 @@ def read_netns(
     with Rtnl() as nl:
         raw = nl.links()
         addrs = nl.addresses()
-        links = tuple(_link_fact(r, addrs) for r in raw)
+        floods = nl.flood_remotes() if any(r.vxlan is not None for r in raw) else {}
+        links = tuple(_link_fact(r, addrs, floods) for r in raw)
         nsids = []
         if any(lk.link_netnsid is not None for lk in links):
             for path, target in nsid_targets:
@@ -81,7 +83,8 @@ def read_netns(
     return NetnsFacts(inode=inode, links=links, nsids=tuple(nsids), gateway=gateway), cap
 
 
-def _link_fact(r: RawLink, addrs: dict[int, list[str]]) -> LinkFact:
+def _link_fact(r: RawLink, addrs: dict[int, list[str]], floods: dict[int, list[str]]) -> LinkFact:
+    vx = r.vxlan
     return LinkFact(
         index=r.index,
         name=r.name,
@@ -94,6 +97,9 @@ def _link_fact(r: RawLink, addrs: dict[int, list[str]]) -> LinkFact:
         peer_index=r.peer_index,
         link_netnsid=r.link_netnsid,
         alias=r.alias,
+        vxlan=None
+        if vx is None
+        else VxlanFact(vx.vni, vx.group, vx.local, vx.port, vx.link, tuple(floods.get(r.index, ()))),
     )
 
 

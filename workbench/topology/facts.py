@@ -20,6 +20,19 @@ Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
+class VxlanFact:
+    """A kernel VXLAN device's IFLA_VXLAN_* data and its flood list (the destinations
+    of its all-zeros fdb entries: `remote`, `bridge fdb append`)."""
+
+    vni: int | None = None
+    group: str | None = None  # IFLA_VXLAN_GROUP: the unicast `remote` it was made with
+    local: str | None = None
+    port: int | None = None  # UDP destination port
+    link: int | None = None  # IFLA_VXLAN_LINK: ifindex of the underlay device (`dev`)
+    remotes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LinkFact:
     """One netlink link (RTM_NEWLINK) as its namespace sees it."""
 
@@ -34,6 +47,7 @@ class LinkFact:
     peer_index: int | None = None  # IFLA_LINK: a veth's peer ifindex (in the peer's namespace)
     link_netnsid: int | None = None  # IFLA_LINK_NETNSID: the peer's namespace, as an nsid of this one
     alias: str | None = None  # IFLA_IFALIAS
+    vxlan: VxlanFact | None = None  # kind vxlan: its tunnel data
 
 
 @dataclass(frozen=True)

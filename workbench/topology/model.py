@@ -260,9 +260,18 @@ class Topology:
         """Every tunnel port on the host's OVS bridges."""
         return tuple(p for br in self.ovs_bridges(host) for p in self.ports(br) if isinstance(p, Tunnel))
 
+    def kernel_tunnels(self, host: str) -> tuple[Tunnel, ...]:
+        """The host's kernel tunnel devices (VXLAN devices), by name."""
+        found = [n for n in self.into(host_id(host), EdgeKind.IN) if isinstance(n, Tunnel)]
+        return tuple(sorted(found, key=lambda t: t.name))
+
     def tunnel_target(self, tunnel: Tunnel) -> Host | None:
         """The host whose underlay address is the tunnel's remote_ip."""
         return self._first(self.out(tunnel.id, EdgeKind.TUNNELS_TO), Host)
+
+    def tunnel_targets(self, tunnel: Tunnel) -> tuple[Host, ...]:
+        """Every host the tunnel reaches (a kernel VXLAN device floods to several)."""
+        return tuple(n for n in self.out(tunnel.id, EdgeKind.TUNNELS_TO) if isinstance(n, Host))
 
     def host_chain(self, src: str, dst: str) -> tuple[str, ...]:
         """The hosts a frame crosses from host `src` to host `dst`, following
@@ -276,7 +285,8 @@ class Topology:
         while frontier and dst not in came_from:
             nxt = []
             for name in frontier:
-                targets = {t.name for tun in self.tunnels(name) if (t := self.tunnel_target(tun))}
+                tuns = self.tunnels(name) + self.kernel_tunnels(name)
+                targets = {t.name for tun in tuns for t in self.tunnel_targets(tun)}
                 for peer in sorted(targets):
                     if peer not in came_from:
                         came_from[peer] = name
@@ -368,6 +378,9 @@ class Topology:
         veth = self.host_veth(container)
         obr = self.reaches(container)
         tunnels = tuple(p for p in self.ports(obr) if isinstance(p, Tunnel)) if obr else ()
+        lbr = self.master(veth) if veth is not None and obr is None else None
+        if lbr is not None and host is not None:  # kvxlan: a kernel tunnel in its linux bridge
+            tunnels = tuple(t for t in self.kernel_tunnels(host.name) if t.bridge == lbr.name)
         return Wiring(
             host=host.name if host else None,
             host_veth=veth.name if veth else None,

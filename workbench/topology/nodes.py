@@ -27,7 +27,7 @@ class EdgeKind(StrEnum):
     PORT_OF = "port of"  # OVS port or tunnel -> its OVS bridge
     ATTACHED = "attached"  # container -> the host-side end of its veth
     RUNS_ON = "runs on"  # container -> the host its eth0's peer is on
-    TUNNELS_TO = "tunnels to"  # tunnel -> the host whose underlay address is its remote_ip
+    TUNNELS_TO = "tunnels to"  # tunnel -> the host whose underlay address is its remote_ip (each remote)
 
 
 class AttachKind(StrEnum):
@@ -239,8 +239,16 @@ class OvsPort:
         return ovs_port_id(self.host, self.name)
 
 
+def kernel_tunnel_id(host: str, name: str) -> str:
+    return f"kernel-tunnel:{host}/{name}"
+
+
 @dataclass(frozen=True)
 class Tunnel:
+    """An OVS tunnel port, or (kernel=True) a kernel tunnel device such as a VXLAN
+    device in a linux bridge: then `bridge` is that bridge ("" for none), `remotes` its
+    flood list, `options` in OVS's words (key, dst_port, local_ip, remote_ip)."""
+
     host: str
     bridge: str
     name: str
@@ -252,11 +260,19 @@ class Tunnel:
     rx_packets: int = 0
     tx_packets: int = 0
     ours: bool = False
+    kernel: bool = False
+    remotes: tuple[str, ...] = ()  # kernel: every destination it floods to
+    vni: int | None = None  # kernel: VXLAN network identifier
+    dst_port: int | None = None  # kernel: UDP destination port
+    local_ip: str | None = None  # kernel: source address
+    underlay: str | None = None  # kernel: the device it sends by (`dev`), None: the route decides
+    mtu: int = 0
+    state: LinkState = LinkState.UNKNOWN
     node_kind: ClassVar[NodeKind] = NodeKind.TUNNEL
 
     @property
     def id(self) -> str:
-        return ovs_port_id(self.host, self.name)
+        return kernel_tunnel_id(self.host, self.name) if self.kernel else ovs_port_id(self.host, self.name)
 
 
 Node = Host | Container | Link | LinuxBridge | OvsBridge | OvsPort | Tunnel

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETQDISC, RTM_GETNSID = 18, 22, 26, 38, 90
+RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH, RTM_GETQDISC, RTM_GETNSID = 18, 22, 26, 30, 38, 90
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 16, 18, 20, 29, 37
-IFLA_INFO_KIND = 1
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_VXLAN_ID, IFLA_VXLAN_GROUP, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_PORT = 1, 2, 3, 4, 15
+AF_BRIDGE = 7
+NDA_DST, NDA_LLADDR = 1, 2
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFA_ADDRESS = 1
 RTA_GATEWAY = 5
@@ -48,6 +51,32 @@ class RawLink:
     peer_index: int | None
     link_netnsid: int | None
     alias: str | None
+    vxlan: RawVxlan | None = None
+
+
+@dataclass(frozen=True)
+class RawVxlan:
+    vni: int | None
+    group: str | None
+    local: str | None
+    port: int | None
+    link: int | None
+
+
+def _ip(value: memoryview | None) -> str | None:
+    return None if value is None or len(value) != 4 else socket.inet_ntoa(bytes(value))
+
+
+def _vxlan(data: memoryview) -> RawVxlan:
+    a = _attrs(data)
+    port = a.get(IFLA_VXLAN_PORT)
+    return RawVxlan(
+        vni=_u32(a.get(IFLA_VXLAN_ID)),
+        group=_ip(a.get(IFLA_VXLAN_GROUP)),
+        local=_ip(a.get(IFLA_VXLAN_LOCAL)),
+        port=None if port is None else int(struct.unpack_from("!H", port)[0]),  # network order
+        link=_u32(a.get(IFLA_VXLAN_LINK)) or None,
+    )
 
 
 def _attrs(data: bytes | memoryview, offset: int = 0) -> dict[int, memoryview]:
@@ -127,11 +156,12 @@ class Rtnl:
             state = a.get(IFLA_OPERSTATE)
             nsid = a.get(IFLA_LINK_NETNSID)
             mac = a.get(IFLA_ADDRESS)
+            kind = _str(info.get(IFLA_INFO_KIND)) or ""
             out.append(
                 RawLink(
                     index=index,
                     name=_str(a.get(IFLA_IFNAME)) or "",
-                    kind=_str(info.get(IFLA_INFO_KIND)) or "",
+                    kind=kind,
                     state=OPERSTATES[state[0]]
                     if state is not None and state[0] < len(OPERSTATES)
                     else "UNKNOWN",
@@ -141,8 +171,25 @@ class Rtnl:
                     peer_index=_u32(a.get(IFLA_LINK)),
                     link_netnsid=None if nsid is None else int(struct.unpack_from("=i", nsid)[0]),
                     alias=_str(a.get(IFLA_IFALIAS)),
+                    vxlan=_vxlan(info[IFLA_INFO_DATA])
+                    if kind == "vxlan" and IFLA_INFO_DATA in info
+                    else None,
                 )
             )
+        return out
+
+    def flood_remotes(self) -> dict[int, list[str]]:
+        """Each bridge port's all-zeros fdb destinations by ifindex (a VXLAN device's
+        flood list): RTM_GETNEIGH of family AF_BRIDGE."""
+        out: dict[int, list[str]] = {}
+        for msg in self.request(RTM_GETNEIGH, struct.pack("=BxxxiHBB", AF_BRIDGE, 0, 0, 0, 0)):
+            index = struct.unpack_from("=i", msg, 4)[0]
+            a = _attrs(msg, 12)
+            dst = _ip(a.get(NDA_DST))
+            if dst is not None and bytes(a.get(NDA_LLADDR) or b"") == bytes(6):
+                found = out.setdefault(index, [])
+                if dst not in found:
+                    found.append(dst)
         return out
 
     def addresses(self) -> dict[int, list[str]]:
