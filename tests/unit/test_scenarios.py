@@ -17,7 +17,7 @@ def ids(engine: Engine, name: str) -> list[str]:
 
 
 def test_entry_points_find_all_scenarios() -> None:
-    assert list(discover_scenarios()) == ["exp1", "exp2", "exp3", "vxlan", "qos", "ovn", "ovn-vlan"]
+    assert list(discover_scenarios()) == ["exp1", "exp2", "exp3", "vxlan", "kvxlan", "qos", "ovn", "ovn-vlan"]
 
 
 def test_exp1_follows_the_seed(engine: Engine) -> None:
@@ -100,6 +100,6 @@ def test_export_is_runnable_bash(engine: Engine, tmp_path) -> None:  # type: ign
 def test_unknown_scenario(engine: Engine) -> None:
     from workbench.errors import BadInput
 
-    have = "exp1, exp2, exp3, vxlan, qos, ovn, ovn-vlan"
+    have = "exp1, exp2, exp3, vxlan, kvxlan, qos, ovn, ovn-vlan"
     with pytest.raises(BadInput, match=f"unknown scenario .exp9. \\(have: {have}\\)"):
         engine.plan("exp9")

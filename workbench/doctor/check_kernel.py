@@ -67,7 +67,7 @@ def check_kernel_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str
         out.add(hop, "device", Status.OK, f"vxlan {name}, mtu {row.link.mtu}, UP")
     _vni_and_port(out, f, hop, host_name, peer_name, row, other)
     remotes = row.remotes or ((row.group,) if row.group else ())
-    known = {h.underlay_ip for h in f.hosts.values()}
+    known = {h.underlay_ip for h in f.hosts.values()} | set(f.underlays)
     if peer.underlay_ip not in remotes:
         wrong = next((r for r in remotes if r not in known), None)
         said = ", ".join(remotes) or "nowhere"

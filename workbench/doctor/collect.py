@@ -352,6 +352,7 @@ def collect(
             small=small,
             big=big,
             route=route,
+            underlays=tuple(h.underlay_ip for h in hosts),
         )
     if trace:
         progress("tracing the flow in OVS")

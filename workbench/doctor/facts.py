@@ -203,6 +203,7 @@ class DoctorFacts:
     underlay_drops: tuple[UnderlayDrop, ...] = ()  # random drops toward hosts in the lab's underlay
     underlay_ns: str = ""
     impairs: tuple[LinkImpair, ...] = ()  # how each end's link is shaped (port state, netem, drops)
+    underlays: tuple[str, ...] = ()  # every host's underlay address, on the path or not
 
     @property
     def cross_host(self) -> bool:
