@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,57 @@ def run_cli(
         check=check,
         env=dict(os.environ, CONTAINET_INSTANCE=instance, **(env or {})),
     )
+
+
+#: containet's CLI (workbench.cli.main, what the `containet` script runs) kept in one
+#: process for many commands: each as a user types it (argv in, exit status, stdout and
+#: stderr out), minus the ~2 s of CPU that importing the CLI costs every `containet`
+#: run. Answers come back on a pipe of their own, so nothing a command prints mixes in.
+DRIVER = r"""
+import contextlib, io, json, os, sys
+from workbench.cli import main
+answers = os.fdopen(int(sys.argv[1]), "w")
+for line in sys.stdin:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(json.loads(line))
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 2
+    answers.write(json.dumps([rc, out.getvalue(), err.getvalue()]) + "\n")
+    answers.flush()
+"""
+
+
+class CliSession:
+    """One `containet` process for many commands: see DRIVER."""
+
+    def __init__(self, instance: str) -> None:
+        read, write = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(write)],
+            stdin=subprocess.PIPE,
+            pass_fds=(write,),
+            text=True,
+            env=dict(os.environ, CONTAINET_INSTANCE=instance),
+        )
+        os.close(write)
+        self.answers = os.fdopen(read)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(list(args)) + "\n")
+        self.proc.stdin.flush()
+        line = self.answers.readline()
+        assert line, f"the CLI driver died running containet {' '.join(args)}"
+        rc, out, err = json.loads(line)
+        return subprocess.CompletedProcess(["containet", *args], rc, out, err)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        self.answers.close()
 
 
 def normalized(snap: Snapshot) -> Any:
