@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..intents import Enslave, Intent, LabUp, LinkUp, VxlanDevice, VxlanRemote
 from ..links import VxlanRow
 from ..marks import IPT_COMMENT
+from .check_path import check_underlay_reach
 from .facts import DoctorFacts
 from .impaired import check_underlay_loss
 from .model import Out, Status
@@ -129,17 +130,7 @@ def check_kernel_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str
     elif route is not None:
         via = f" via {route.gateway}" if route.gateway else " (on-link)"
         out.add(hop, "underlay route", Status.OK, f"{peer.underlay_ip} dev {route.dev}{via}")
-    ping = host.underlay_ping
-    if ping is not None and ping.ok:
-        out.add(hop, "underlay reach", Status.OK, f"{host_name} -> {peer.underlay_ip}: {ping.describe()}")
-    elif ping is not None:
-        out.add(
-            hop,
-            "underlay reach",
-            Status.FAIL,
-            f"{host_name} cannot reach {peer_name}'s underlay {peer.underlay_ip}: {ping.describe()}",
-            out.fix("rebuild the lab's underlay (lab up repairs it)", LabUp(host_name)),
-        )
+    check_underlay_reach(out, f, hop, host_name, peer_name)
 
 
 def _vni_and_port(

@@ -302,18 +302,25 @@ def check_tunnel(out: Out, f: DoctorFacts, host_name: str, peer_name: str, outbo
         )
     elif host.underlay_route is not None:
         out.add(hop, "underlay route", Status.OK, f"{peer.underlay_ip}: {host.underlay_route}")
+    check_underlay_reach(out, f, hop, host_name, peer_name)
+
+
+def check_underlay_reach(out: Out, f: DoctorFacts, hop: str, host_name: str, peer_name: str) -> None:
+    """The host's ping of the next host's underlay address (OVS's tunnel or the kernel's)."""
+    host, peer = f.hosts[host_name], f.hosts[peer_name]
     ping = host.underlay_ping
-    if ping is not None:
-        if ping.ok:
-            out.add(hop, "underlay reach", Status.OK, f"{host_name} -> {peer.underlay_ip}: {ping.describe()}")
-        else:
-            out.add(
-                hop,
-                "underlay reach",
-                Status.FAIL,
-                f"{host_name} cannot reach {peer_name}'s underlay {peer.underlay_ip}: {ping.describe()}",
-                out.fix(
-                    "rebuild the lab's underlay (lab up repairs it)",
-                    LabUp(host_name),
-                ),
-            )
+    if ping is None:
+        return
+    if ping.ok:
+        out.add(hop, "underlay reach", Status.OK, f"{host_name} -> {peer.underlay_ip}: {ping.describe()}")
+        return
+    out.add(
+        hop,
+        "underlay reach",
+        Status.FAIL,
+        f"{host_name} cannot reach {peer_name}'s underlay {peer.underlay_ip}: {ping.describe()}",
+        out.fix(
+            "rebuild the lab's underlay (lab up repairs it)",
+            LabUp(host_name),
+        ),
+    )
