@@ -123,4 +123,15 @@ def plan(setup: Setup) -> Plan:
                 "through the VXLAN device: offload stays on.",
             )
         )
+    firsts = {spec.host: spec for spec in reversed(setup.containers)}  # each host's first
+    if len(firsts) > 1:
+        steps.append(
+            a.tunnels_carry(
+                tuple(firsts[h.name] for h in setup.hosts if h.name in firsts),
+                why="Every device is configured, but the first frames still wait for the "
+                "underlay's ARP and the bridges' and VXLAN devices' learning: this step changes "
+                "nothing and waits (10 s at most) until a container of each host reaches one of "
+                "every other host, so that `apply` returns when traffic flows.",
+            )
+        )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})

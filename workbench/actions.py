@@ -14,6 +14,7 @@ from . import ovn
 from .errors import BadInput
 from .intents import (
     Attach,
+    ContainerRef,
     ContainerRun,
     ContainerSpec,
     Enslave,
@@ -27,6 +28,7 @@ from .intents import (
     RstpConverged,
     Rule,
     TunnelPort,
+    TunnelsCarry,
     VxlanDevice,
     render,
     render_plain,
@@ -64,6 +66,7 @@ __all__ = [
     "seed_rules",
     "tunnel_mtu",
     "tunnel_port",
+    "tunnels_carry",
     "underlay_to_kernel",
     "vxlan_device",
 ]
@@ -109,6 +112,15 @@ def vxlan_device(
 ) -> Step:
     """A kernel VXLAN device flooding to `remotes` (see intents.kernel.VxlanDevice)."""
     return Step(VxlanDevice(host, name, vni, local, tuple(remotes), mtu, underlay), why)
+
+
+def tunnels_carry(specs: tuple[ContainerSpec, ...], *, why: str) -> Step:
+    """A barrier: a container of each host reaches one of every other host (every
+    ordered pair of hosts; `specs`: the containers that stand for their host)."""
+    probes = tuple(
+        (a.host, ContainerRef.ours(a.name), b.ip) for a in specs for b in specs if a.host != b.host
+    )
+    return Step(TunnelsCarry("", probes), why)
 
 
 def bridge_rstp(host: str, bridge: str, *, why: str) -> Step:

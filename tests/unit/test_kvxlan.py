@@ -23,7 +23,7 @@ from workbench.doctor.model import Status
 from workbench.doctor.report import build_report
 from workbench.errors import BadInput
 from workbench.host import Host, Place
-from workbench.intents import Enslave, KernelUnderlay, VxlanDevice, VxlanRemote
+from workbench.intents import Enslave, KernelUnderlay, TunnelsCarry, VxlanDevice, VxlanRemote
 from workbench.lab import handed_to_kernel, lab_host
 from workbench.links import LinkRow, VxlanRow
 from workbench.marks import IPT_COMMENT
@@ -80,6 +80,12 @@ def test_two_hosts_follow_the_seed_through_the_kernel() -> None:
     assert len(plumbs) == 4 and all("mtu 1450" in s.commands[0].text for s in plumbs)
     assert all(s.why.endswith(".") and s.commands for s in plan.steps)
     assert plan.expect == {"all_talk": True}
+    ready = plan.steps[-1].intent
+    assert isinstance(ready, TunnelsCarry) and ready.readiness and ready.host == ""
+    assert [(h, c.name, ip) for h, c, ip in ready.probes] == [
+        ("host1", "h1-a", "172.15.42.101"),
+        ("host2", "h2-a", "172.15.42.100"),
+    ]
 
 
 def test_three_hosts_flood_to_every_other_host_without_spanning_tree() -> None:
@@ -95,6 +101,8 @@ def test_three_hosts_flood_to_every_other_host_without_spanning_tree() -> None:
     assert "bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 10.0.0.4" in texts
     assert "bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 10.0.0.5" in texts
     assert not any("rstp" in s.id for s in plan.steps)
+    ready = plan.steps[-1].intent
+    assert isinstance(ready, TunnelsCarry) and len(ready.probes) == 6
     assert "no loop" in plan.step("host1/vxlan:vxlan0").why
 
 

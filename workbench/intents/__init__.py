@@ -4,7 +4,7 @@ from .base import Cmd, ContainerRef, Intent, Where, render, render_plain
 from .commands import Containet, LabUp, ScenarioApplied
 from .containers import Address, Attach, ContainerRun, ContainerSpec, PairTalks, Plumb, Route, TxChecksumOff
 from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
-from .kernel import KernelUnderlay, VxlanDevice, VxlanRemote
+from .kernel import KernelUnderlay, TunnelsCarry, VxlanDevice, VxlanRemote
 from .netlink import Enslave, LinkUp, LinuxBridge, NeighboursRetried, SetMtu
 from .shaping import QosCap
 from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, RstpConverged, TunnelPort, TunnelRemote
@@ -41,6 +41,7 @@ __all__ = [
     "SetMtu",
     "TunnelPort",
     "TunnelRemote",
+    "TunnelsCarry",
     "TxChecksumOff",
     "VxlanDevice",
     "VxlanRemote",
