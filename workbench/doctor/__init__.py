@@ -1,7 +1,7 @@
 """The path doctor: is the path between two containers whole, hop by hop?
 
     collect    read the facts along the path, live (netlink, OVSDB, iptables, traces, pings)
-    report     judge them: every check in path order (check_end, check_path; pure)
+    report     judge them: every check in path order (check_end, check_path, check_kernel; pure)
     fix        apply a check's fix;  mtu: measure the path MTU (and fit the interfaces)
     format     print a report as the CLI does
 
