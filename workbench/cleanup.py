@@ -90,7 +90,7 @@ def _program(pid: int) -> str:
 
 
 def _label(pid: int) -> str:
-    """"ovs process PID" as before; an OVN daemon says which (an ovsdb-server of OVN's
+    """ "ovs process PID" as before; an OVN daemon says which (an ovsdb-server of OVN's
     NB or SB is named by its database)."""
     program = _program(pid)
     if program.startswith("ovn"):

@@ -146,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hosts", type=int, help="number of emulated hosts, 1-8 (default: the lab's own, 2 for a new one)"
     )
     up.add_argument(
+        "--ovs-io",
+        choices=("packet", "afxdp"),
+        help="how OVS opens the data ports (eth1, the containers' veths): AF_PACKET sockets, or "
+        "AF_XDP (about twice the tunnel's throughput; tcpdump on those devices then sees nothing, "
+        "containet capture goes through a mirror). Changed in place; default: the lab's own, packet",
+    )
+    up.add_argument(
         "--topology",
         choices=("mesh", "star"),
         help="tunnels with more than two hosts: every pair (RSTP breaks the loops) or all via host1 "
@@ -299,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
         if args.real:
             raise WorkbenchError("`lab` commands are for lab mode; drop --real")
         if args.action == "up":
-            print(engine.lab_up(progress=lambda m: print(f"  {m}"), topology=args.topology))
+            print(
+                engine.lab_up(progress=lambda m: print(f"  {m}"), topology=args.topology, ovs_io=args.ovs_io)
+            )
         elif args.action == "down":
             removed = engine.lab_down(progress=lambda m: print(f"  removed {m}"))
             print("lab is down" + ("" if removed else " (nothing to remove)"))

@@ -181,8 +181,9 @@ async def test_plots_have_axes_and_units() -> None:
 
 
 async def test_compare_asks_for_paths_and_shows_the_table_beside_the_ceiling(fake: FakeEngine) -> None:
-    from screens.compare import ComparePathsScreen
     from textual.widgets import Static
+
+    from screens.compare import ComparePathsScreen
 
     applied_all(fake)
     app = make_app(fake)
