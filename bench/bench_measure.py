@@ -20,6 +20,14 @@
    tool it hits; that is why the full run uses 5 s tests.
 3. Ceiling: iperf3 over a raw veth between two fresh namespaces, printed beside the
    tunnel figure as a ratio (how much the userspace GRE path costs).
+5. Paths (issue 17): the same pair h1-a -> h2-a over each path, through `containet
+   compare` (engine.compare), each round measuring the raw veth ceiling again: kvxlan
+   (kernel VXLAN on a linux bridge), exp2 (OVS userspace GRE), vxlan (OVS userspace
+   VXLAN), and exp2 again with the lab's OVS ports on AF_XDP (`lab up --ovs-io afxdp`).
+   Printed: each path's median share of the ceiling over the rounds (a round's ratio
+   cancels what the machine does to both). Targets: kvxlan >= 0.5x the ceiling; the OVS
+   GRE path >= 2x the seed's 0.05 (that is 0.10), with the best OVS setting kept.
+   `--paths-only` runs this part alone.
 4. Pingall with 20 containers (10 per host): concurrent (`run_pingall`, one event
    loop) vs one pair at a time (`ping_from` per pair, as a loop of `containet ping -c 1`
    would run it), the same probe code, count 1, timeout 1 s, after one untimed
@@ -87,9 +95,13 @@ class Size:
     iperf_secs: int
     pingall_rounds: int
 
+    path_rounds: int = 3
 
-QUICK = Size(ping_rounds=4, ping_count=20, iperf_pairs=3, iperf_secs=2, pingall_rounds=3)
-FULL = Size(ping_rounds=12, ping_count=40, iperf_pairs=10, iperf_secs=5, pingall_rounds=7)
+
+QUICK = Size(ping_rounds=4, ping_count=20, iperf_pairs=3, iperf_secs=2, pingall_rounds=3, path_rounds=1)
+FULL = Size(ping_rounds=12, ping_count=40, iperf_pairs=10, iperf_secs=5, pingall_rounds=7, path_rounds=3)
+PATHS = ("kvxlan", "exp2", "vxlan")
+SEED_RATIO = 0.05  # the lab notes' OVS GRE path: ~1.05 of 20.7 Gbit/s
 
 
 def quiet(_msg: str) -> None:
@@ -253,6 +265,44 @@ def remove_ceiling() -> None:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=30)
 
 
+# --- 5. paths ------------------------------------------------------------------------------------
+def bench_paths(engine: Engine, size: Size) -> dict[str, list[float]]:
+    """Per path, the share of the ceiling in each round (compare measures the ceiling anew)."""
+    ratios: dict[str, list[float]] = {}
+    paths = [p for p in PATHS if p in engine.scenarios]
+    for _ in range(size.path_rounds):
+        res = engine.compare("h1-a", "h2-a", paths=paths, seconds=size.iperf_secs)
+        for fig in res.paths:
+            ratio = fig.ratio(res.ceiling)
+            ratios.setdefault(fig.path, []).append(ratio or 0.0)
+        engine.lab_up(progress=quiet, ovs_io="afxdp")
+        try:
+            res = engine.compare("h1-a", "h2-a", paths=["exp2"], seconds=size.iperf_secs)
+            ratios.setdefault("exp2+afxdp", []).append(res.paths[0].ratio(res.ceiling) or 0.0)
+        finally:
+            engine.lab_up(progress=quiet, ovs_io="packet")
+    return ratios
+
+
+def print_paths(ratios: dict[str, list[float]]) -> None:
+    what = {
+        "kvxlan": "kernel VXLAN, linux bridge",
+        "exp2": "OVS userspace GRE (AF_PACKET ports)",
+        "vxlan": "OVS userspace VXLAN",
+        "exp2+afxdp": "OVS userspace GRE, AF_XDP ports",
+    }
+    for path, values in ratios.items():
+        mid = statistics.median(values)
+        target = ""
+        if path == "kvxlan":
+            target = f"  (target >= 0.5: {verdict(mid >= 0.5)})"
+        elif path.startswith("exp2"):
+            ok = verdict(mid >= 2 * SEED_RATIO)
+            target = f"  ({mid / SEED_RATIO:.1f}x the seed's {SEED_RATIO}; target >= 2x: {ok})"
+        runs = ", ".join(f"{v:.3f}" for v in values)
+        print(f"path {path:11} {what.get(path, path):36} {mid:.3f} of the ceiling{target}  rounds: {runs}")
+
+
 # --- 4. pingall ----------------------------------------------------------------------------------
 def add_containers(engine: Engine, per_host: int) -> None:
     have = {c.name for c in engine.snapshot().containers}
@@ -364,6 +414,7 @@ def timed(label: str, fn: Callable[[], T]) -> T:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI size: fewer and shorter runs")
+    ap.add_argument("--paths-only", action="store_true", help="only part 5: the paths beside the ceiling")
     args = ap.parse_args()
     size = QUICK if args.quick else FULL
 
@@ -371,6 +422,11 @@ def main() -> int:
     cleanup.clean(progress=quiet)
     try:
         engine.lab_up(progress=quiet)
+        if args.paths_only:
+            print(f"containet paths benchmark, h1-a -> h2-a, {os.cpu_count()} CPUs, load average {load()}")
+            print_paths(timed("paths", lambda: bench_paths(engine, size)))
+            print(f"load average at the end {load()}")
+            return 0
         engine.apply("exp1")
         print(
             f"containet measurement benchmark ({'quick' if args.quick else 'full'}), {SRC} -> {DST} "
@@ -424,6 +480,10 @@ def main() -> int:
             f"ceiling         raw veth {ceil / 1e9:.2f} Gbit/s   tunnel/ceiling {tunnel / ceil:.3f}"
             f"  (the tunnel carries {100 * tunnel / ceil:.1f}% of the machine's veth ceiling)"
         )
+
+        engine.undo("exp1")
+        print_paths(timed("paths", lambda: bench_paths(engine, size)))
+        engine.apply("exp1")
 
         timed("adding 16 containers", lambda: add_containers(engine, 10))
         figs = timed("pingall", lambda: bench_pingall(engine, size))

@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hosts", type=int, help="number of emulated hosts, 1-8 (default: the lab's own, 2 for a new one)"
     )
     up.add_argument(
+        "--ovs-io",
+        choices=("packet", "afxdp"),
+        help="how OVS opens the data ports (eth1, the containers' veths): AF_PACKET sockets, or "
+        "AF_XDP (about twice the tunnel's throughput; tcpdump on those devices then sees nothing, "
+        "containet capture goes through a mirror). Changed in place; default: the lab's own, packet",
+    )
+    up.add_argument(
         "--topology",
         choices=("mesh", "star"),
         help="tunnels with more than two hosts: every pair (RSTP breaks the loops) or all via host1 "
@@ -268,6 +275,20 @@ def _measure_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ip.add_argument("--repeat", type=int, default=1, help="runs; reports the median and spread")
     ip.add_argument("--json", action="store_true")
 
+    cp = sub.add_parser(
+        "compare",
+        help="one pair over several paths (scenarios), beside the raw veth ceiling of the same run",
+        description="Measures SRC -> DST (RTT and one TCP stream) over each path, and a raw veth "
+        "between two throwaway namespaces as the ceiling. The applied scenario is measured where it "
+        "stands; another path is applied for its turn, and the scenario applied before comes back "
+        "at the end. With nothing applied and no --paths: kvxlan, exp2, vxlan.",
+    )
+    cp.add_argument("src", nargs="?", default="h1-a", help="client container (default h1-a)")
+    cp.add_argument("dst", nargs="?", default="h2-a", help="server container (default h2-a)")
+    cp.add_argument("--paths", help="comma-separated scenarios, e.g. kvxlan,exp2,vxlan")
+    cp.add_argument("-t", "--time", type=float, default=3.0, help="seconds of TCP per path (1-60)")
+    cp.add_argument("--json", action="store_true")
+
     pa = sub.add_parser("pingall", help="every container to every other, against the scenario's expectation")
     pa.add_argument("-c", "--count", type=int, default=1)
     pa.add_argument("-W", "--timeout", type=float, default=1.0)
@@ -289,7 +310,9 @@ def run(args: argparse.Namespace) -> int:
         if args.real:
             raise WorkbenchError("`lab` commands are for lab mode; drop --real")
         if args.action == "up":
-            print(engine.lab_up(progress=lambda m: print(f"  {m}"), topology=args.topology))
+            print(
+                engine.lab_up(progress=lambda m: print(f"  {m}"), topology=args.topology, ovs_io=args.ovs_io)
+            )
         elif args.action == "down":
             removed = engine.lab_down(progress=lambda m: print(f"  removed {m}"))
             print("lab is down" + ("" if removed else " (nothing to remove)"))
@@ -324,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             for state in engine.qos_show():
                 print(state.describe())
-    elif args.cmd in ("ping", "iperf", "pingall"):
+    elif args.cmd in ("ping", "iperf", "pingall", "compare"):
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):
         return _doctor(engine, args)
@@ -405,6 +428,22 @@ def _measure(engine: Engine, args: argparse.Namespace) -> int:
         )
         print(json.dumps(res.to_dict(), indent=2) if quiet else iperf_data.format_result(res))
         return 0
+    if args.cmd == "compare":
+        from .measure.compare import format_compare
+
+        paths = [p.strip() for p in args.paths.split(",") if p.strip()] if args.paths else None
+        result, _ = interruptible(
+            lambda cancel: engine.compare(
+                args.src,
+                args.dst,
+                paths=paths,
+                seconds=args.time,
+                cancel=cancel,
+                progress=(lambda m: None) if quiet else (lambda m: print(f"  {m}", flush=True)),
+            )
+        )
+        print(json.dumps(result.to_dict(), indent=2) if quiet else format_compare(result))
+        return 0 if all(p.bps for p in result.paths) else 1
     matrix, _ = interruptible(
         lambda cancel: engine.pingall(
             count=args.count, timeout=args.timeout, workers=args.workers, cancel=cancel

@@ -18,11 +18,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import actions, lab, labup
+from . import actions, lab, labup, portio
 from . import containers as dk
 from .active import ACTIVE, Active
 from .api import EngineAPI, Scenario
 from .capturing import Capturing
+from .comparing import Comparing
 from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
@@ -67,10 +68,10 @@ def real_host_index(name: str) -> int:
     return int(name[4:])
 
 
-class Engine(Probing, Capturing):
+class Engine(Probing, Capturing, Comparing):
     """The engine: hosts, the lab, scenarios, containers and QoS here; ping, iperf,
     pingall and the doctor in Probing (workbench.probing); capture, flows, traces
-    and rates in Capturing (workbench.capturing)."""
+    and rates in Capturing (workbench.capturing); compare in Comparing (workbench.comparing)."""
 
     def __init__(
         self,
@@ -121,15 +122,19 @@ class Engine(Probing, Capturing):
             )
         ]
 
-    def lab_up(self, progress: Callable[[str], None] = print, topology: str | None = None) -> str:
-        """Build the lab, or repair it in place (see lab_repair); what to print."""
-        return self.lab_repair(progress, topology).text()
+    def lab_up(
+        self, progress: Callable[[str], None] = print, topology: str | None = None, ovs_io: str | None = None
+    ) -> str:
+        """Build the lab, or repair it in place (see lab_repair); what to print. `ovs_io`
+        changes how OVS opens the data ports, in place (workbench.portio)."""
+        return self.lab_repair(progress, topology, ovs_io=ovs_io).text()
 
     def lab_repair(
         self,
         progress: Callable[[str], None] = print,
         topology: str | None = None,
         on_event: Listener | None = None,
+        ovs_io: str | None = None,
     ) -> LabReport:
         """`lab up`: a lab that is down is built; one that is not healthy is repaired in
         place, one line per repair through `progress` (see workbench.labup); the
@@ -142,7 +147,14 @@ class Engine(Probing, Capturing):
         if self.mode != "lab":
             raise BadInput("`lab` commands are for lab mode; drop --real")
 
+        mode = portio.check(ovs_io) if ovs_io else portio.saved()
+
         def after(report: LabReport) -> LabReport:
+            reopened = portio.ensure(self.hosts(), mode, progress)  # also the ports a repair made anew
+            if reopened and not report.built:
+                report = replace(
+                    report, ovs_io=f"{mode}: {len(reopened)} port(s) reopened, nothing else touched"
+                )
             return self._recheck_scenario(report, progress, on_event)
 
         return labup.up(self.count, progress, topology, on_wait=self.on_wait or progress, after=after)

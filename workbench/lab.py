@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
-from . import containers, links
+from . import containers, links, portio
 from .errors import NotReady, WorkbenchError
 from .host import NETNS_DIR, Host, Place
 from .marks import NS_ALIAS, NS_PREFIX, RUN_DIR, netns_name
@@ -378,6 +378,7 @@ def _down(progress: Progress) -> list[str]:
             removed.append(f"namespace {name}")
             progress(removed[-1])
     (RUN_DIR / "lab.json").unlink(missing_ok=True)
+    portio.SAVED.unlink(missing_ok=True)  # a new lab starts with OVS's default port I/O
     return removed
 
 

@@ -94,11 +94,12 @@ class LabReport:
     built: bool = False  # built from nothing (it was down)
     rebuilt: str = ""  # why the whole lab was rebuilt ("" when it was not)
     topology: str = ""  # the tunnel topology, when this run changed it
+    ovs_io: str = ""  # how OVS opens the data ports, when this run changed it (workbench.portio)
     scenario: ScenarioCheck | None = field(default=None)
 
     @property
     def changed(self) -> bool:
-        return bool(self.built or self.rebuilt or self.repairs or self.topology)
+        return bool(self.built or self.rebuilt or self.repairs or self.topology or self.ovs_io)
 
     def text(self) -> str:
         if self.rebuilt:
@@ -110,6 +111,8 @@ class LabReport:
             head = f"{self.state} (repaired {n} thing{'s' if n > 1 else ''}; {rest})"
         elif self.topology:
             head = f"{self.state} (topology {self.topology})"
+        elif self.ovs_io:
+            head = f"{self.state} (OVS port I/O {self.ovs_io})"
         elif self.built:
             head = self.state
         else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import BadInput, NotReady
 from ..host import Host, Place
 from ..lab import NIC
+from ..portio import is_xdp
 from ..topology.model import Topology
 from ..topology.nodes import Container, OvsPort, Tunnel, host_id
 from .xray import PathContext
@@ -91,9 +92,10 @@ def resolve(where: str, hosts: Sequence[Host], topology: Topology) -> Target:
     if not _IFNAME.match(iface):
         raise BadInput(f"bad interface name {iface!r}: up to 15 letters, digits, '.', '-', '_' or '@'")
     link = topology.link(host_name, iface)
-    if link is not None:
-        return Target(where, where, host_name, host.place, iface, _link_context(topology, host_name, iface))
     port = _ovs_port(topology, host_name, iface)
+    xdp = port is not None and is_xdp(port.type)  # OVS takes its frames before the kernel's taps
+    if link is not None and not xdp:
+        return Target(where, where, host_name, host.place, iface, _link_context(topology, host_name, iface))
     if port is not None:
         tunnel = (
             str(port.type) if isinstance(port, Tunnel) else _tunnel_type(topology, host_name, port.bridge)

@@ -13,7 +13,7 @@ from docker.errors import DockerException
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .. import containers as dk
-from .. import links
+from .. import links, portio
 from ..errors import BadInput
 from ..host import Place
 from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
@@ -209,7 +209,8 @@ class Plumb(Intent):
             cmds.append(Cmd(inside, "ethtool -K eth0 tx off", ref))
         if self.attach.ovs:
             tag = f" tag={self.vlan}" if self.vlan is not None else ""
-            cmds.append(Cmd(Where.OVS, f"ovs-vsctl add-port {self.attach.bridge} {veth}{tag}"))
+            io = portio.current().render(veth)  # the lab's OVS port I/O (workbench.portio)
+            cmds.append(Cmd(Where.OVS, f"ovs-vsctl add-port {self.attach.bridge} {veth}{tag}{io}"))
         else:
             cmds.append(Cmd(Where.HOST, f"ip link set {veth} master {self.attach.bridge}"))
         cmds.append(Cmd(Where.HOST, f"ip link set {veth} alias {IPT_COMMENT} up"))
@@ -239,7 +240,10 @@ class Plumb(Intent):
         if not self.tx_offload:
             ctx.call(inside, links.tx_checksum, "eth0", False)
         if self.attach.ovs:
-            ctx.ovs(self.host).add_port(self.attach.bridge, self.veth, tag=self.vlan)
+            io = portio.current()
+            ctx.ovs(self.host).add_port(
+                self.attach.bridge, self.veth, tag=self.vlan, iface_type=io.type, options=io.options or None
+            )
         # a container wired again has a new MAC: its peers' ARP caches would still
         # name the old one (for up to a minute); a gratuitous ARP tells them now
         ctx.call(inside, announce, "eth0", self.cidr.split("/")[0])

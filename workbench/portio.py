@@ -1,0 +1,162 @@
+"""How the lab's Open vSwitch reads and writes its data ports: AF_PACKET or AF_XDP.
+
+With the userspace datapath, OVS moves every frame of a kernel port (the underlay NIC
+eth1, each container's host-side veth) through a socket. By default that is an
+AF_PACKET socket, one system call per batch and a copy each way; the receive queue
+overflows when ovs-vswitchd falls behind, and TCP pays with retransmits (measured
+here: ~15% of segments, and the tunnel path at ~3-5% of a raw veth). OVS 3.1 can open
+the same devices through AF_XDP sockets instead (`type=afxdp-nonpmd`, generic XDP
+mode: no polling thread, the main thread serves them as before). Measured in the same
+run, loaded machine: twice the throughput, no retransmits (bench/bench_measure.py).
+
+What it costs, and why it is a choice (`lab up --ovs-io afxdp`), not the default: a
+frame OVS takes by XDP never reaches the kernel's packet taps, so `tcpdump -i eth1`
+on such a port sees nothing. containet's own capture knows it and reads those ports
+through an OVS mirror, as it does for tunnel ports. The topology, the scenarios and
+what they teach are the same; only the port's type changes.
+
+The choice is the lab's (a file in its run directory); `ensure` brings every marked
+data port in line, in place (no port is removed, no container touched), and the
+plumbing of a new container asks `port_type` for the type to create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .errors import BadInput
+from .host import Host
+from .marks import MARK_VALUE, OVS_MARK, RUN_DIR
+
+MODES = ("packet", "afxdp")
+SAVED = RUN_DIR / "ovs-io"
+#: the kernel-device port types a mode may turn into one another ("" is OVSDB's system)
+DATA_TYPES = ("", "system", "afxdp", "afxdp-nonpmd")
+
+
+@dataclass(frozen=True)
+class PortType:
+    type: str | None  # None: OVS's default (system)
+    options: dict[str, str]
+
+    def render(self, port: str) -> str:
+        """The ovs-vsctl tail that sets it, for the command shown ("" by default)."""
+        if self.type is None:
+            return ""
+        opts = "".join(f" options:{k}={v}" for k, v in self.options.items())
+        return f" -- set interface {port} type={self.type}{opts}"
+
+
+TYPES = {
+    "packet": PortType(None, {}),
+    "afxdp": PortType("afxdp-nonpmd", {"xdp-mode": "generic"}),
+}
+
+
+def check(mode: str) -> str:
+    if mode not in MODES:
+        raise BadInput(f"unknown OVS port I/O {mode!r} (packet or afxdp)")
+    return mode
+
+
+def saved() -> str:
+    try:
+        mode = SAVED.read_text().strip()
+    except OSError:
+        return "packet"
+    return mode if mode in MODES else "packet"
+
+
+def save(mode: str) -> None:
+    if mode == "packet":
+        SAVED.unlink(missing_ok=True)  # the default leaves nothing behind
+        return
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    SAVED.write_text(check(mode) + "\n")
+
+
+def current() -> PortType:
+    """The type a new data port gets: the lab's choice (none saved, as on a VM: OVS's default)."""
+    return TYPES[saved()]
+
+
+def is_xdp(iface_type: str) -> bool:
+    """Frames of such a port bypass the kernel's taps: tcpdump on its device sees nothing."""
+    return iface_type.startswith("afxdp")
+
+
+def _data_ports(ovs: object) -> list[tuple[str, str]]:
+    """(interface, type) of every port containet made on a kernel device, on any bridge."""
+    from .ovs import Ovs
+
+    assert isinstance(ovs, Ovs)
+    rows = ovs.api.db_list("Interface", columns=["name", "type", "external_ids"]).execute(check_error=True)
+    return [
+        (row["name"], row["type"])
+        for row in rows
+        if row["external_ids"].get(OVS_MARK) == MARK_VALUE and row["type"] in DATA_TYPES
+    ]
+
+
+def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) -> list[str]:
+    """Every marked data port of the lab's hosts in `mode`, in place; what changed."""
+    from .ovs import Ovs
+
+    want = TYPES[check(mode)]
+    changed: list[str] = []
+    for host in hosts:
+        if host.real:
+            continue
+        ovs = Ovs(host.ovs_db)
+        for name, kind in _data_ports(ovs):
+            if (kind or "system") == (want.type or "system"):
+                continue
+            with ovs.api.transaction(check_error=True) as txn:
+                txn.add(ovs.api.db_set("Interface", name, ("type", want.type or "")))
+                if want.options:
+                    txn.add(ovs.api.db_set("Interface", name, ("options", want.options)))
+                else:
+                    txn.add(ovs.api.db_remove("Interface", name, "options", "xdp-mode"))
+            line = f"{host.name}: port {name} now {want.type or 'system'} (OVS port I/O {mode})"
+            progress(line)
+            changed.append(line)
+        _wait_open(ovs, [n for n, _ in _data_ports(ovs)])
+    save(mode)
+    return changed
+
+
+def _wait_open(ovs: object, names: list[str], timeout: float = 5.0) -> None:
+    """Until OVS has opened each port again (an ofport, no error): a port whose type
+    changed is closed and reopened, and frames sent meanwhile are lost."""
+    import time
+
+    from .errors import NotReady
+    from .ovs import Ovs
+
+    assert isinstance(ovs, Ovs)
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = ovs.api.db_list("Interface", names, columns=["name", "ofport", "error"]).execute(
+            check_error=True
+        )
+        closed = [r["name"] for r in rows if _one(r["error"]) or _ofport(r["ofport"]) <= 0]
+        if not closed:
+            return
+        if time.monotonic() > deadline:
+            raise NotReady(
+                f"OVS did not open {', '.join(closed)} within {timeout:.0f} s (ovs-vsctl list interface)"
+            )
+        time.sleep(0.1)
+
+
+def _one(value: object) -> object:
+    """An optional OVSDB column as ovsdbapp gives it: [] (unset), [x], or x."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _ofport(value: object) -> int:
+    port = _one(value)
+    return port if isinstance(port, int) else -1
