@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import links
+from .. import links, portio
 from ..errors import WorkbenchError
 from ..lab import UNDERLAY_KERNEL, UNDERLAY_KEY
 from ..marks import IPT_COMMENT
@@ -93,7 +93,8 @@ class KernelUnderlay(Intent):
             return  # the lab's own repair makes it again, with eth1 and the address
         place = ctx.host(self.host).place
         ctx.netlink(place, links.delete_address, self.nic, self.cidr)
-        ovs.add_port(self.bridge, self.nic)
+        io = portio.current()  # opened as the lab's other data ports are (workbench.portio)
+        ovs.add_port(self.bridge, self.nic, iface_type=io.type, options=io.options or None)
 
         def back(ipr: Any) -> None:
             links.add_address(ipr, self.bridge, self.cidr)
