@@ -247,6 +247,31 @@ def exp2_vxlan(instance: str, mtu: int = 1450, prefix: str = "hb", tx_off: bool 
     )  # fmt: skip
 
 
+KERNEL_VXLAN = "vxlan0"
+
+
+def kernel_vxlan(instance: str, vni: int = 42, prefix: str = "hb") -> tuple[Built, ...]:
+    """The network of scenario kvxlan by hand, as Docker's overlay or flannel would: docker0
+    with a kernel VXLAN device in it (`ip link add vxlan0 type vxlan id VNI local .. remote
+    .. dstport 4789`, MTU 1450); <prefix>-kv1 172.15.42.118 on host1, <prefix>-kv2
+    172.15.42.119 on host2. The underlay stays where the lab has it (br-phy)."""
+    ensure_image()
+    for host in HOSTS:
+        p = lab_host(instance, host)
+        p.ip("link", "add", DOCKER_BRIDGE, "type", "bridge")
+        p.ip("addr", "add", BRIDGE_ADDRESS[host], "dev", DOCKER_BRIDGE)
+        p.ip("link", "set", DOCKER_BRIDGE, "up")
+        p.ip("link", "add", KERNEL_VXLAN, "type", "vxlan", "id", str(vni), "local", UNDERLAY[host],
+             "remote", UNDERLAY[PEER[host]], "dstport", "4789")  # fmt: skip
+        p.ip("link", "set", KERNEL_VXLAN, "master", DOCKER_BRIDGE, "mtu", "1450", "up")
+    return (
+        start_container(lab_host(instance, "host1"), f"{prefix}-kv1", "172.15.42.118/24", mtu=1450,
+                        attach=DOCKER_BRIDGE, ovs_port=False),
+        start_container(lab_host(instance, "host2"), f"{prefix}-kv2", "172.15.42.119/24", mtu=1450,
+                        attach=DOCKER_BRIDGE, ovs_port=False),
+    )  # fmt: skip
+
+
 #: exp3's containers: name suffix, host, address (the tag comes from `tags`)
 EXP3 = (
     ("vl1", "host1", "172.15.42.114/24"),
@@ -277,7 +302,7 @@ def exp3_vlan(
 
 def all_names(prefix: str = "hb") -> list[str]:
     """Every docker name the lab builders may have started."""
-    suffixes = [*EXP1_NAMES, "vx1", "vx2", *(s for s, _, _ in EXP3)]
+    suffixes = [*EXP1_NAMES, "vx1", "vx2", "kv1", "kv2", *(s for s, _, _ in EXP3)]
     return [f"{prefix}-{s}" for s in suffixes]
 
 
@@ -346,8 +371,9 @@ def teardown(instance: str | None, prefix: str = "hb") -> None:
             ids = p.vsctl("--if-exists", "get", "bridge", OVS_BRIDGE, "external_ids", check=False).stdout
             if "containet" not in ids:
                 p.vsctl("--if-exists", "del-br", OVS_BRIDGE, check=False)
-        if p.has_link(DOCKER_BRIDGE) and not _marked_link(p, DOCKER_BRIDGE):
-            p.ip("link", "del", DOCKER_BRIDGE, check=False)
+        for link in (KERNEL_VXLAN, DOCKER_BRIDGE):
+            if p.has_link(link) and not _marked_link(p, link):
+                p.ip("link", "del", link, check=False)
         for rule in iptables_rules():
             while p.iptables(*_rule("-C", rule), check=False).returncode == 0:
                 p.iptables(*_rule("-D", rule))

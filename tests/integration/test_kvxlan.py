@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import handbuilt as hb
 import pytest
 import tests_support as support
 
@@ -178,6 +179,29 @@ def test_two_hosts_undo_leaves_nothing(two: str) -> None:
     applied(2)
     assert "kvxlan: undid 18 step(s)" in ok("scenario", "undo", "kvxlan")
     nothing_of_kvxlan(2)
+
+
+def test_a_kernel_vxlan_built_by_hand_is_understood(two: str) -> None:
+    """The same network made with plain `ip` commands (tests/handbuilt.py), no scenario
+    applied, nothing marked: status shows the devices as not containet's, the doctor walks
+    them, and a remote changed by hand is its first failure."""
+    ok("lab", "up", "--hosts", "2")
+    ok("scenario", "undo", "kvxlan")  # nothing to do when the test before took it back
+    hb.teardown(KV)
+    try:
+        kv1, kv2 = hb.kernel_vxlan(KV)
+        assert hb.ping(kv1, kv2.ip, size=1422, df=True)
+        tunnels = kernel_tunnels()
+        assert [(t["vni"], t["remotes"], t["ours"]) for t in tunnels["host1"]] == [(42, ["10.0.0.4"], False)]
+        report = as_json("doctor", "hb-kv1", "hb-kv2")
+        assert report["ok"], report["summary"]
+        assert report["scenario"] is None and "tunnel vxlan0 (host2)" in [h["name"] for h in report["hops"]]
+        sh("host1", "ip", "link", "set", "vxlan0", "type", "vxlan", "remote", "10.0.0.99")
+        sh("host1", "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan0", "dst", "10.0.0.4")
+        first = as_json("doctor", "hb-kv1", "hb-kv2")["first_failure"]
+        assert (first["hop"], first["name"]) == ("tunnel vxlan0 (host1)", "remote")
+    finally:
+        hb.teardown(KV)
 
 
 def test_three_hosts_head_end_replication(own_lab: None) -> None:
