@@ -210,6 +210,13 @@ def _rule(op: str, rule: list[str]) -> list[str]:
 
 
 # --- the seed's experiments --------------------------------------------------------------
+def docker_bridge(place: Place, host: str) -> None:
+    """The seed's docker0 with the host's BRIDGE_ADDRESS, up."""
+    place.ip("link", "add", DOCKER_BRIDGE, "type", "bridge")
+    place.ip("addr", "add", BRIDGE_ADDRESS[host], "dev", DOCKER_BRIDGE)
+    place.ip("link", "set", DOCKER_BRIDGE, "up")
+
+
 def exp1_gre(instance: str, mtu: int = 1500, prefix: str = "hb") -> tuple[Built, ...]:
     """Experiment 1 by hand: docker0 (172.15.42.1/24, .2/24), br0 with gre0 to the other
     host, br0 inside docker0, the iptables rules; one container per host on docker0:
@@ -217,9 +224,7 @@ def exp1_gre(instance: str, mtu: int = 1500, prefix: str = "hb") -> tuple[Built,
     ensure_image()
     for host in HOSTS:
         p = lab_host(instance, host)
-        p.ip("link", "add", DOCKER_BRIDGE, "type", "bridge")
-        p.ip("addr", "add", BRIDGE_ADDRESS[host], "dev", DOCKER_BRIDGE)
-        p.ip("link", "set", DOCKER_BRIDGE, "up")
+        docker_bridge(p, host)
         ovs_bridge(p, "gre0", "gre", UNDERLAY[PEER[host]])
         p.ip("link", "set", OVS_BRIDGE, "master", DOCKER_BRIDGE)
         for rule in iptables_rules():
@@ -258,9 +263,7 @@ def kernel_vxlan(instance: str, vni: int = 42, prefix: str = "hb") -> tuple[Buil
     ensure_image()
     for host in HOSTS:
         p = lab_host(instance, host)
-        p.ip("link", "add", DOCKER_BRIDGE, "type", "bridge")
-        p.ip("addr", "add", BRIDGE_ADDRESS[host], "dev", DOCKER_BRIDGE)
-        p.ip("link", "set", DOCKER_BRIDGE, "up")
+        docker_bridge(p, host)
         p.ip("link", "add", KERNEL_VXLAN, "type", "vxlan", "id", str(vni), "local", UNDERLAY[host],
              "remote", UNDERLAY[PEER[host]], "dstport", "4789")  # fmt: skip
         p.ip("link", "set", KERNEL_VXLAN, "master", DOCKER_BRIDGE, "mtu", "1450", "up")
