@@ -32,6 +32,10 @@ def _default_target(lab: Lab, fault: FaultDef) -> str:
         view = snap.host(first)
         tunnels = view.tunnels if view is not None else ()
         if not tunnels:
+            kernel = view.kernel_tunnels if view is not None else ()
+            if kernel:  # kvxlan: break it by hand (`ip link set vxlan0 type vxlan remote ...`)
+                what = f"{first}'s tunnel is the kernel's {kernel[0].name}"
+                raise BadInput(f"{fault.name} breaks an OVS tunnel port; {what}")
             raise BadInput("no tunnel to break: apply a scenario first")
         return f"{first}:{tunnels[0].name}"
     mine = sorted(c.name for c in snap.containers_on(first))
