@@ -54,7 +54,8 @@ def _underlay_mtu(topology: Topology, host: str) -> int:
 
 
 def _tunnel_type(topology: Topology, host: str, bridge: str | None) -> str | None:
-    tunnels = [t for t in topology.tunnels(host) if bridge is None or t.bridge == bridge]
+    every = topology.tunnels(host) + topology.kernel_tunnels(host)  # OVS's ports, the kernel's devices
+    tunnels = [t for t in every if bridge is None or t.bridge == bridge]
     return str(tunnels[0].type) if tunnels else None
 
 
