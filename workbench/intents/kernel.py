@@ -92,6 +92,9 @@ class KernelUnderlay(Intent):
         if not ovs.has_bridge(self.bridge):
             return  # the lab's own repair makes it again, with eth1 and the address
         place = ctx.host(self.host).place
+        nic = ctx.netlink(place, links.link_row, self.nic)
+        if not self._marked(ctx) and (nic is None or self.cidr not in nic.addresses):
+            return  # never handed over (or given back already): nothing of ours to take back
         ctx.netlink(place, links.delete_address, self.nic, self.cidr)
         io = portio.current()  # opened as the lab's other data ports are (workbench.portio)
         ovs.add_port(self.bridge, self.nic, iface_type=io.type, options=io.options or None)
