@@ -195,3 +195,33 @@ def test_chassis_settings_keep_what_they_replace() -> None:
     assert saved_settings({SAVED: json.dumps({**blob, "mark": "another"})}) is None  # another instance's
     assert saved_settings({"ovn-remote": "x"}) is None and saved_settings({SAVED: "{"}) is None
     assert nb_of("tcp:10.0.0.3:6642") == "tcp:10.0.0.3:6641" and nb_of("unix:/x.sock") is None
+
+
+def test_the_vagrantfile_provisions_what_real_mode_expects() -> None:
+    """The Vagrantfile cannot run here: read it against what the code reaches for."""
+    import re
+    from pathlib import Path
+
+    from scenarios.ovn import remotes
+    from workbench.lab import underlay_ip
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "Vagrantfile").read_text()
+    consts = dict(re.findall(r'^(OVN_\w+) = "?([0-9.]+)"?', text, re.M))
+    assert consts == {"OVN_CENTRAL": underlay_ip(1), "OVN_NB_PORT": "6641", "OVN_SB_PORT": "6642"}
+    nb, sb = remotes(Engine(mode="real", real_host="host2").setup("ovn"))
+    assert (nb, sb) == (f"tcp:{underlay_ip(1)}:6641", f"tcp:{underlay_ip(1)}:6642")
+    # each VM's address is the one real mode gives that host
+    [ip] = re.findall(r'"private_network", ip: "([^"]+)"', text)
+    assert [ip.replace("#{i + 2}", str(i + 2)) for i in range(1, 9)] == [underlay_ip(i) for i in range(1, 9)]
+    # host1's NB and SB listen there; ovn-host everywhere, ovn-central on host1 only
+    host1, others = text.split('if [ "#{name}" = host1 ]; then', 1)[1].split("else", 1)
+    for which, port in (("nbctl", "NB"), ("sbctl", "SB")):
+        assert f"ovn-{which} --timeout=30 set-connection ptcp:#{{OVN_{port}_PORT}}:#{{OVN_CENTRAL}}" in host1
+    assert (
+        "systemctl enable --now ovn-central" in host1 and "disable --now ovn-central" in others.split("fi")[0]
+    )
+    before = text.split('if [ "#{name}" = host1 ]', 1)[0]
+    assert "systemctl enable --now ovn-host" in before.rsplit("SHELL", 1)[-1]
+    packages = set(re.findall(r"[\w-]+", (root / "scripts" / "bootstrap.sh").read_text()))
+    assert {"ovn-central", "ovn-host"} <= packages
