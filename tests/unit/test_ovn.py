@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import Engine
+from workbench.intents.ovn import OvnReady
 from workbench.measure.pingall import Member, expectations
 from workbench.ovn import Controller, OvnDb, mac_for
 from workbench.steps import Plan
@@ -159,9 +160,10 @@ def test_real_mode_uses_the_systems_ovn(host: str) -> None:
     lsp = next(s for s in p.steps if s.id == f"{host}/lsp:h{index}-a").commands[0].text
     assert lsp.startswith("ovn-nbctl --db=tcp:10.0.0.3:6641 lsp-add ls0 ")
     assert f"external_ids:containet.host={host}" in lsp
-    last = p.steps[-1]
-    assert last.intent.ports == (f"h{index}-a", f"h{index}-b") and last.intent.hosts == (host,)
-    assert last.intent.sb == "tcp:10.0.0.3:6642"
+    last = p.steps[-1].intent
+    assert isinstance(last, OvnReady)
+    assert last.ports == (f"h{index}-a", f"h{index}-b") and last.hosts == (host,)
+    assert last.sb == "tcp:10.0.0.3:6642"
 
 
 def test_the_system_ovn_is_started_the_packages_way(monkeypatch: pytest.MonkeyPatch) -> None:
