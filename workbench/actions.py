@@ -207,7 +207,7 @@ def ovn_ready(nb: str, sb: str, ports: tuple[str, ...], hosts: tuple[str, ...], 
 
 def system_ovn_central(host: str, nb: str, sb: str, ovs_sock: str, *, local: bool, why: str) -> Step:
     """Real mode: the system's OVN central answers (started on host1 when it does not run)."""
-    return Step(SystemCentral(host, nb, sb, ovs_sock, local), why)
+    return Step(SystemCentral(host, ovs_sock, nb, sb, local), why)
 
 
 def system_ovn_controller(host: str, ovs_sock: str, *, why: str) -> Step:

@@ -156,6 +156,9 @@ def test_ovn_on_a_real_host_uses_the_systems_ovn_and_takes_back_only_its_own(sys
     [me] = [c for c in ovn["chassis"] if c["name"] == "host1"]
     assert me["controller"] and me["tunnels"] == ["10.0.0.4"]  # to the other chassis the SB knows
     assert container_ping("h1-a", "172.15.42.102", instance=RO)  # two containers of this host, through br-int
+    doctor = json.loads(cli("doctor", "h1-a", "h1-b", "--json").stdout)  # OVN's walk, on the system's OVN
+    assert doctor["first_failure"] is None, doctor["summary"]
+    assert [h["name"] for h in doctor["hops"]][:3] == ["h1-a", "ovn central (host1)", "chassis host1"]
 
     undone = cli("scenario", "undo", "ovn")
     assert undone.returncode == 0, undone.stderr

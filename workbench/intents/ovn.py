@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .. import links, ovn
 from ..errors import BadInput, NotReady, WorkbenchError
@@ -214,21 +214,37 @@ def _answers(remote: str, which: str) -> bool:
     return True
 
 
+class _SystemPart(Intent):
+    """A part of the system's OVN (real mode): started the package's way when its
+    daemons do not run; never stopped by undo (the default: nothing)."""
+
+    host: str
+    ovs_sock: str
+    PART: ClassVar[str]  # "central", "controller" (see ovn.SystemOvn.start_argv)
+    DAEMONS: ClassVar[tuple[str, ...]]
+
+    @property
+    def system(self) -> ovn.SystemOvn:
+        return ovn.SystemOvn(self.ovs_sock)
+
+    def start(self, ctx: Context) -> None:
+        if not self.system.running(self.DAEMONS):
+            ctx.run(ctx.host(self.host).place, self.system.start_argv(self.PART))
+
+
 @dataclass(frozen=True)
-class SystemCentral(Intent):
+class SystemCentral(_SystemPart):
     """Real mode: the system's OVN central (Debian's ovn-central: NB, SB, ovn-northd)
     answering on the underlay. On host1 a central that does not run is started the
     package's way; elsewhere it is host1's to run. Never stopped: it is the system's."""
 
     host: str
+    ovs_sock: str
     nb: str  # tcp:10.0.0.3:6641
     sb: str
-    ovs_sock: str
     local: bool  # this host is the central
-
-    @property
-    def system(self) -> ovn.SystemOvn:
-        return ovn.SystemOvn(self.ovs_sock)
+    PART: ClassVar[str] = "central"
+    DAEMONS: ClassVar[tuple[str, ...]] = ovn.CENTRAL_DAEMONS
 
     def key(self) -> str:
         return "ovn-central"
@@ -251,9 +267,7 @@ class SystemCentral(Intent):
                 f"OVN central does not answer at {self.nb} and {self.sb}: "
                 "apply the scenario on host1 first (it runs Debian's ovn-central)"
             )
-        system = self.system
-        if not system.running(ovn.CENTRAL_DAEMONS):
-            ctx.run(ctx.host(self.host).place, system.start_argv("central"))
+        self.start(ctx)
         deadline = time.monotonic() + 5
         while not self.verify(ctx):
             if time.monotonic() > deadline:
@@ -270,17 +284,15 @@ class SystemCentral(Intent):
 
 
 @dataclass(frozen=True)
-class SystemController(Intent):
+class SystemController(_SystemPart):
     """Real mode: the system's ovn-controller (Debian's ovn-host) on this host's OVS,
     with its integration bridge. Started the package's way when it does not run, never
     stopped (the system's); br-int is its own, made by it."""
 
     host: str
     ovs_sock: str
-
-    @property
-    def system(self) -> ovn.SystemOvn:
-        return ovn.SystemOvn(self.ovs_sock)
+    PART: ClassVar[str] = "controller"
+    DAEMONS: ClassVar[tuple[str, ...]] = (ovn.CONTROLLER,)
 
     def key(self) -> str:
         return "ovn-controller"
@@ -296,11 +308,10 @@ class SystemController(Intent):
         return 10.0  # its --monitor starts it again after 23.03.1's startup crash
 
     def apply(self, ctx: Context) -> None:
-        if not self.system.running([ovn.CONTROLLER]):
-            ctx.run(ctx.host(self.host).place, self.system.start_argv("controller"))
+        self.start(ctx)
 
     def verify(self, ctx: Context) -> bool:
-        return self.system.running([ovn.CONTROLLER]) and ctx.ovs(self.host).has_bridge(ovn.BR_INT)
+        return self.system.running(self.DAEMONS) and ctx.ovs(self.host).has_bridge(ovn.BR_INT)
 
 
 @dataclass(frozen=True)
