@@ -264,6 +264,20 @@ def _measure_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ip.add_argument("--repeat", type=int, default=1, help="runs; reports the median and spread")
     ip.add_argument("--json", action="store_true")
 
+    cp = sub.add_parser(
+        "compare",
+        help="one pair over several paths (scenarios), beside the raw veth ceiling of the same run",
+        description="Measures SRC -> DST (RTT and one TCP stream) over each path, and a raw veth "
+        "between two throwaway namespaces as the ceiling. The applied scenario is measured where it "
+        "stands; another path is applied for its turn, and the scenario applied before comes back "
+        "at the end. With nothing applied and no --paths: kvxlan, exp2, vxlan.",
+    )
+    cp.add_argument("src", nargs="?", default="h1-a", help="client container (default h1-a)")
+    cp.add_argument("dst", nargs="?", default="h2-a", help="server container (default h2-a)")
+    cp.add_argument("--paths", help="comma-separated scenarios, e.g. kvxlan,exp2,vxlan")
+    cp.add_argument("-t", "--time", type=float, default=3.0, help="seconds of TCP per path (1-60)")
+    cp.add_argument("--json", action="store_true")
+
     pa = sub.add_parser("pingall", help="every container to every other, against the scenario's expectation")
     pa.add_argument("-c", "--count", type=int, default=1)
     pa.add_argument("-W", "--timeout", type=float, default=1.0)
@@ -320,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             for state in engine.qos_show():
                 print(state.describe())
-    elif args.cmd in ("ping", "iperf", "pingall"):
+    elif args.cmd in ("ping", "iperf", "pingall", "compare"):
         return _measure(engine, args)
     elif args.cmd in ("doctor", "mtu"):
         return _doctor(engine, args)
@@ -401,6 +415,22 @@ def _measure(engine: Engine, args: argparse.Namespace) -> int:
         )
         print(json.dumps(res.to_dict(), indent=2) if quiet else iperf_data.format_result(res))
         return 0
+    if args.cmd == "compare":
+        from .measure.compare import format_compare
+
+        paths = [p.strip() for p in args.paths.split(",") if p.strip()] if args.paths else None
+        result, _ = interruptible(
+            lambda cancel: engine.compare(
+                args.src,
+                args.dst,
+                paths=paths,
+                seconds=args.time,
+                cancel=cancel,
+                progress=(lambda m: None) if quiet else (lambda m: print(f"  {m}", flush=True)),
+            )
+        )
+        print(json.dumps(result.to_dict(), indent=2) if quiet else format_compare(result))
+        return 0 if all(p.bps for p in result.paths) else 1
     matrix, _ = interruptible(
         lambda cancel: engine.pingall(
             count=args.count, timeout=args.timeout, workers=args.workers, cancel=cancel

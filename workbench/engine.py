@@ -23,6 +23,7 @@ from . import containers as dk
 from .active import ACTIVE, Active
 from .api import EngineAPI, Scenario
 from .capturing import Capturing
+from .comparing import Comparing
 from .errors import BadInput, NotReady
 from .host import Host, Place
 from .inventory.collect import snapshot as collect_snapshot
@@ -67,10 +68,10 @@ def real_host_index(name: str) -> int:
     return int(name[4:])
 
 
-class Engine(Probing, Capturing):
+class Engine(Probing, Capturing, Comparing):
     """The engine: hosts, the lab, scenarios, containers and QoS here; ping, iperf,
     pingall and the doctor in Probing (workbench.probing); capture, flows, traces
-    and rates in Capturing (workbench.capturing)."""
+    and rates in Capturing (workbench.capturing); compare in Comparing (workbench.comparing)."""
 
     def __init__(
         self,
