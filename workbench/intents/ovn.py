@@ -264,8 +264,8 @@ class SystemCentral(_SystemPart):
             return
         if not self.local:
             raise NotReady(
-                f"OVN central does not answer at {self.nb} and {self.sb}: "
-                "apply the scenario on host1 first (it runs Debian's ovn-central)"
+                f"OVN central does not answer at {self.nb} and {self.sb}: start ovn-central on host1 "
+                "(`containet --real --host host1 scenario apply ovn` starts it; see the Vagrantfile)"
             )
         self.start(ctx)
         deadline = time.monotonic() + 5
@@ -508,6 +508,7 @@ class _Readings:
     down: list[str]  # logical ports not up
     missing: dict[str, list[str]]  # host -> chassis addresses it has no tunnel to
     behind: list[str]  # hosts whose ovn-controller has not caught up with the NB
+    northd: bool  # ovn-northd has passed the NB's last change on to the SB
 
 
 @dataclass(frozen=True)
@@ -551,7 +552,8 @@ class OvnReady(Readiness):
     def _read(self, ctx: Context) -> _Readings:
         nb = ctx.ovn_nb(self.nb)
         up = {r["name"]: r.get("up") in ([True], True) for r in nb.rows("Logical_Switch_Port")}
-        nb_cfg = _int(nb.rows("NB_Global")[0].get("nb_cfg"))
+        glob = nb.rows("NB_Global")[0]
+        nb_cfg = _int(glob.get("nb_cfg"))
         sb = select(self.sb, ["Chassis", "Encap", "Chassis_Private"], database="OVN_Southbound")
         encap_ip = {r["_uuid"]: r["ip"] for r in sb["Encap"]}
         chassis = {r["name"]: {encap_ip.get(u) for u in uuids(r.get("encaps"))} for r in sb["Chassis"]}
@@ -568,6 +570,7 @@ class OvnReady(Readiness):
             down=[p for p in self.ports if not up.get(p)],
             missing=missing,
             behind=[h for h in self.hosts if seen.get(h, -1) < nb_cfg],
+            northd=_int(glob.get("sb_cfg")) >= nb_cfg,
         )
 
     def verify(self, ctx: Context) -> bool:
@@ -585,6 +588,8 @@ class OvnReady(Readiness):
             )
         if got.behind:
             line += f"; ovn-controller catching up on {', '.join(got.behind)}"
+            if not got.northd:
+                line += " (ovn-northd has not passed the northbound's last change on yet: is it running?)"
         return line
 
 
