@@ -83,6 +83,8 @@ ACTIONS: tuple[Act, ...] = (
         MEASURE),
     Act("x", "measure('stop')", "Stop", "stop the running measurement (in the Capture tab: the capture)",
         MEASURE),
+    Act("o", "measure('compare')", "Compare",
+        "the picked pair over the paths you tick, beside the raw veth ceiling of the same run", MEASURE),
     Act("C", "capture_path", "Capture path",
         "capture the picked pair's path: both ends and the underlay at once, merged in time order", MEASURE,
         footer=False),

@@ -16,15 +16,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Log, Select
+from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Log, Select, Static
 
 from workbench.api import EngineAPI
 from workbench.doctor import DoctorReport
 from workbench.inventory.model import Snapshot
+from workbench.measure.compare import CompareResult, format_compare
 from workbench.measure.iperf_data import IperfInterval, IperfResult
 from workbench.measure.ping import PingReply, PingResult
 from workbench.measure.pingall import PingallResult
 
+from .compare import ComparePathsScreen, compare_summary
 from .dialogs import PairScreen
 from .matrix import MatrixScreen, PingallGrid, cell_detail, provisional
 from .messages import PingallCell, PingallDone
@@ -108,7 +110,7 @@ def iperf_summary(res: IperfResult) -> str:
     return text
 
 
-RUN_BUTTONS = ("ping", "iperf", "pingall", "doctor")
+RUN_BUTTONS = ("ping", "iperf", "pingall", "doctor", "compare")
 SETTING_INPUTS = ("ping-count", "ping-interval", "iperf-seconds", "iperf-parallel")
 
 
@@ -126,6 +128,7 @@ class MeasureView(Vertical):
         self.reports: dict[str, DoctorReport] = {}  # history row key -> the doctor report it shows
         self.plots: dict[str, Series] = {}  # history row key -> the ping / iperf plot it shows
         self.matrices: dict[str, PingallResult] = {}  # history row key -> the pingall it shows
+        self.compares: dict[str, CompareResult] = {}  # history row key -> the comparison it shows
         self._vlans: dict[str, int | None] = {}  # the running containers' VLAN tags (exp3)
         self._pingall_names: tuple[str, ...] = ()
 
@@ -151,11 +154,13 @@ class MeasureView(Vertical):
             yield Button("Iperf (t)", id="iperf", variant="success")
             yield Button("Pingall (a)", id="pingall")
             yield Button("Doctor (d)", id="doctor", variant="warning")
+            yield Button("Compare (o)", id="compare")
             yield Button("Stop (x)", id="stop", variant="error", disabled=True)
         yield Label("pick two containers, then Ping, Iperf or Doctor", id="live-title")
         with ContentSwitcher(id="live", initial="plot"):
             yield MeasurePlot(hint="ping: RTT over time · iperf: throughput per interval", id="plot")
             yield PingallGrid(id="matrix")
+            yield Static("", id="compare-view")
         yield Label("", id="live-stats")
         with Horizontal(id="measure-bottom"):
             yield Log(id="measure-log", max_lines=500)
@@ -246,6 +251,9 @@ class MeasureView(Vertical):
         if what == "doctor" and pair:
             self._doctor(*pair)
             return
+        if what == "compare" and pair:
+            self._ask_paths(pair, opts)
+            return
         self.running = what
         self.cancel = threading.Event()
         self.query_one("#stop", Button).disabled = False
@@ -310,12 +318,62 @@ class MeasureView(Vertical):
         key = self._history("doctor", f"{report.src}→{report.dst}", result)
         self.reports[key] = report
 
+    # --- compare -------------------------------------------------------------------
+    def _ask_paths(self, pair: tuple[str, str], opts: Settings) -> None:
+        active = self.engine.active()
+        applied = active.scenario if active else None
+        paths = [(name, mod.TITLE) for name, mod in self.engine.scenarios.items()]
+
+        def picked(names: list[str] | None) -> None:
+            if names is None or self.running:
+                return
+            self.running = "compare"
+            self.cancel = threading.Event()
+            self.query_one("#stop", Button).disabled = False
+            for bid in RUN_BUTTONS:
+                self.query_one(f"#{bid}", Button).disabled = True
+            self._title(f"compare {pair[0]} → {pair[1]} over {', '.join(names)}, beside the veth ceiling")
+            self.query_one("#measure-log", Log).write_line(
+                f"compare {pair[0]} → {pair[1]}: {', '.join(names)}"
+            )
+            self._stats("")
+            self._compare(pair[0], pair[1], names, opts.iperf_seconds, self.cancel)
+
+        self.app.push_screen(ComparePathsScreen(pair[0], pair[1], paths, applied), picked)
+
+    @work(thread=True, group="measure")
+    def _compare(self, src: str, dst: str, paths: list[str], seconds: float, cancel: threading.Event) -> None:
+        log = self.query_one("#measure-log", Log)
+
+        def progress(line: str) -> None:
+            self.app.call_from_thread(log.write_line, f"  {line}")
+
+        try:
+            res = self.engine.compare(
+                src, dst, paths=paths, seconds=seconds, progress=progress, cancel=cancel
+            )
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._failed, "compare", f"{src}→{dst}", str(exc))
+            return
+        self.app.call_from_thread(self._compare_done, res, cancel.is_set())
+
+    def _compare_done(self, result: CompareResult, cancelled: bool) -> None:
+        self._show_compare(result)
+        key = self._done("compare", f"{result.src}→{result.dst}", compare_summary(result), cancelled)
+        self.compares[key] = result
+
+    def _show_compare(self, result: CompareResult) -> None:
+        self.query_one("#compare-view", Static).update(Text(format_compare(result)))
+        self.query_one("#live", ContentSwitcher).current = "compare-view"
+
     @on(DataTable.RowSelected, "#history")
     def _reopen(self, event: DataTable.RowSelected) -> None:
         key = str(event.row_key.value)
         when = f"at {self.query_one('#history', DataTable).get_cell(key, 'at')}"
         if key in self.plots:
             self.app.push_screen(PlotScreen(self.plots[key], when))
+        if key in self.compares:
+            self._show_compare(self.compares[key])
         if key in self.matrices:
             result = self.matrices[key]
             self.app.push_screen(
@@ -456,6 +514,8 @@ class MeasureView(Vertical):
             result.append(" (enter: plot)", "dim")
         if kind == "pingall":
             result.append(" (enter: matrix)", "dim")
+        if kind == "compare":
+            result.append(" (enter: table)", "dim")
         key = self._history(kind, path, result)
         if series is not None:
             self.plots[key] = series

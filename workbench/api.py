@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from .active import Active
 from .capture import CaptureOptions, CaptureResult, Record, Target
 from .capture.flows import BridgeFlows
 from .capture.path import PathResult, TraceView
@@ -18,6 +19,7 @@ from .capture.rates import RateTable
 from .doctor.model import DoctorReport, FixAction
 from .inventory.model import Snapshot
 from .inventory.watch import Change, Dirty, SourceState
+from .measure.compare import CompareResult
 from .measure.iperf_data import IperfInterval, IperfResult
 from .measure.ping import PingReply, PingResult
 from .measure.pingall import PingallResult
@@ -147,6 +149,19 @@ class EngineAPI(Protocol):
         on_interval: Callable[[IperfInterval], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> IperfResult: ...
+
+    def compare(
+        self,
+        src: str = "h1-a",
+        dst: str = "h2-a",
+        *,
+        paths: list[str] | None = None,
+        seconds: float = 3.0,
+        progress: Callable[[str], None] = ...,
+        cancel: threading.Event | None = None,
+    ) -> CompareResult: ...
+
+    def active(self) -> Active | None: ...
 
     def pingall(
         self,

@@ -23,6 +23,7 @@ from workbench.impair.ops import ImpairState
 from workbench.impair.spec import Spec
 from workbench.inventory.model import Container, HostView, OvnView, Snapshot
 from workbench.inventory.watch import Change, Dirty, SourceState
+from workbench.measure.compare import CompareResult, PathFigure
 from workbench.measure.iperf_data import IperfInterval, IperfResult
 from workbench.measure.ping import PingReply, PingResult
 from workbench.measure.pingall import PingallResult
@@ -376,6 +377,33 @@ class FakeEngine:
             if on_interval:
                 on_interval(iv)
         return fake_data.iperf_result(src, dst, udp, ivs)
+
+    def compare(
+        self,
+        src: str = "h1-a",
+        dst: str = "h2-a",
+        *,
+        paths: list[str] | None = None,
+        seconds: float = 3.0,
+        progress: Progress = print,
+        cancel: threading.Event | None = None,
+    ) -> CompareResult:
+        """The ceiling at 20 Gbit/s, each path at a fixed share of it; the paths other
+        than the applied one are applied for their turn (said through `progress`)."""
+        self.calls.append(f"compare:{src}:{dst}:{','.join(paths or [])}")
+        if self.measure_error:
+            raise NotReady(self.measure_error)
+        active = self.active()
+        figures = []
+        for path in paths or ([active.scenario] if active else []):
+            if active is None or path != active.scenario:
+                progress(f"{path}: apply {path}")
+            self._wait(cancel)
+            share = {"exp1": 0.04, "exp2": 0.05, "exp3": 0.05}.get(path, 0.6)
+            figures.append(PathFigure(path, self.scenarios[path].TITLE, share * 20e9, 0.4, 100))
+        restored = active.scenario if active and any(p != active.scenario for p in paths or []) else None
+        ceiling = PathFigure("ceiling", "raw veth between two namespaces", 20e9, 0.05, 0)
+        return CompareResult(src, dst, seconds, ceiling, tuple(figures), restored)
 
     def pingall(
         self,

@@ -178,3 +178,36 @@ async def test_plots_have_axes_and_units() -> None:
         plt.plotsize(60, 12)
         text = Text.from_ansi(plt.build()).plain
         assert ylabel in text and "time (s)" in text, text
+
+
+async def test_compare_asks_for_paths_and_shows_the_table_beside_the_ceiling(fake: FakeEngine) -> None:
+    from screens.compare import ComparePathsScreen
+    from textual.widgets import Static
+
+    applied_all(fake)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await measure_ready(pilot, app)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparePathsScreen))
+        dialog = app.screen
+        assert isinstance(dialog, ComparePathsScreen)
+        assert dialog.ticked() == ["exp1"]  # the applied scenario, measured where it stands
+        dialog.query_one("#path-exp2", Checkbox).value = True
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not view.running and any(c.startswith("compare:") for c in fake.calls))
+        assert "compare:h1-a:h2-a:exp1,exp2" in fake.calls
+        shown = str(app.query_one("#compare-view", Static).render())
+        assert "ceiling" in shown and "20.00 Gbit/s" in shown
+        assert "exp2" in shown and "0.050" in shown  # a share of the ceiling
+        assert "exp1 applied again at the end" in shown
+        table = app.query_one("#history", DataTable)
+        assert table.row_count == 1
+        row = table.get_row_at(0)
+        assert row[1] == "compare" and "exp1 0.040, exp2 0.050" in str(row[3])
+
+        await pilot.press("o")  # cancelled: nothing runs
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparePathsScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComparePathsScreen))
+        assert sum(c.startswith("compare:") for c in fake.calls) == 1
