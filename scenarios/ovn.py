@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench import actions as a
+from workbench.lab import underlay_ip
 from workbench.marks import RUN_DIR
-from workbench.ovn import BR_INT, NB_PORT, SB_PORT, OvnDb
+from workbench.ovn import BR_INT, NB_PORT, SB_PORT, OvnDb, tcp_remote
 from workbench.setup import Setup
 from workbench.steps import Plan, Step
 
@@ -61,6 +62,60 @@ def central(setup: Setup) -> list[Step]:
     ]
 
 
+def remotes(setup: Setup) -> tuple[str, str]:
+    """The NB and SB remotes this plan writes and reads: host1's run directory's
+    sockets in the lab; in real mode host1's databases on the underlay."""
+    hub = setup.hosts[0]
+    if hub.real:
+        ip = underlay_ip(1)
+        return tcp_remote(ip, "nb"), tcp_remote(ip, "sb")
+    run_dir = Path(_run_dir(setup, hub.name))
+    return OvnDb(run_dir, "nb").remote, OvnDb(run_dir, "sb").remote
+
+
+def system_ovn(setup: Setup) -> list[Step]:
+    """Real mode (this machine is one of the seed's VMs): the system's OVN, Debian's
+    ovn-central on host1 and ovn-host on every VM; each host's containet adds its own
+    containers' logical ports to host1's northbound."""
+    host = setup.hosts[0]
+    nb, sb = remotes(setup)
+    central = host.index == 1
+    sock = host.ovs_db.removeprefix("unix:")
+    return [
+        a.system_ovn_central(
+            host.name,
+            nb,
+            sb,
+            sock,
+            local=central,
+            why="OVN central is the system's (the ovn-central package on host1): its northbound "
+            f"holds the logical network, its southbound what the hosts read, both on the underlay "
+            f"({nb}, {sb}). "
+            + (
+                "Started the package's way if it does not run; never stopped by containet."
+                if central
+                else "It runs on host1; this host only uses it."
+            ),
+        ),
+        a.ovn_chassis(
+            host.name,
+            sb,
+            host.underlay_ip,
+            datapath=host.datapath,
+            why=f"Tells the system's OVS (external_ids, read by ovn-controller) where the southbound "
+            f"is, that {host.name} is its chassis name, and to tunnel in Geneve from "
+            f"{host.underlay_ip}. What these settings replace is kept and put back by undo.",
+        ),
+        a.system_ovn_controller(
+            host.name,
+            sock,
+            why="ovn-controller is the system's (the ovn-host package): it registers the chassis, "
+            f"makes {BR_INT} and builds a Geneve tunnel to every other chassis. Started the "
+            "package's way if it does not run; never stopped by containet.",
+        ),
+    ]
+
+
 def chassis(setup: Setup) -> list[Step]:
     hub = setup.hosts[0]
     steps = []
@@ -97,11 +152,11 @@ def chassis(setup: Setup) -> list[Step]:
 
 def build(setup: Setup, name: str, title: str, summary: str, switch_of: SwitchOf) -> Plan:
     hub = setup.hosts[0]
-    nb = OvnDb(Path(_run_dir(setup, hub.name)), "nb").remote
+    nb, sb = remotes(setup)
     switches = sorted({switch_of(c) for c in setup.all_containers} or {DEFAULT_SWITCH})
     mtu = setup.container_mtu("geneve")
     gateway = setup.rc(hub.name).bridge_ip
-    steps = central(setup) + chassis(setup)
+    steps = system_ovn(setup) if hub.real else central(setup) + chassis(setup)
     steps += [
         a.logical_switch(
             hub.name,
@@ -140,11 +195,13 @@ def build(setup: Setup, name: str, title: str, summary: str, switch_of: SwitchOf
     steps.append(
         a.ovn_ready(
             nb,
+            sb,
             tuple(c.name for c in setup.all_containers),
             tuple(h.name for h in setup.hosts),
             why="Writing the northbound is instant, the network is not: ovn-northd computes flows, "
             "each ovn-controller binds its ports and installs them. This waits (30 s at most) until "
-            "every logical port is up and every chassis has its tunnels, so applied means ready.",
+            "every logical port is up, every chassis has its tunnels and every ovn-controller has "
+            "caught up with the northbound (as `--wait=hv` does), so applied means ready.",
         )
     )
     groups = {c.name: switch_of(c) for c in setup.all_containers}

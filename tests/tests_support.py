@@ -99,17 +99,21 @@ def normalized(snap: Snapshot) -> Any:
     return strip(snap.to_dict())
 
 
-def container_pid(name: str) -> int:
+def container_pid(name: str, instance: str | None = None) -> int:
+    """A container's pid, of this process's instance or of `instance`."""
     cli = docker.from_env()
     try:
-        return int(cli.containers.get(docker_name(name)).attrs["State"]["Pid"])
+        full = f"cn-{instance}-{name}" if instance else docker_name(name)
+        return int(cli.containers.get(full).attrs["State"]["Pid"])
     finally:
         cli.close()
 
 
-def container_ping(name: str, dst: str, *, size: int = 56, df: bool = False, count: int = 2) -> bool:
+def container_ping(
+    name: str, dst: str, *, size: int = 56, df: bool = False, count: int = 2, instance: str | None = None
+) -> bool:
     """iputils ping from inside a container's namespace; True when every reply came back."""
-    argv = ["nsenter", "-t", str(container_pid(name)), "-n", "ping", "-n", "-q", "-c", str(count)]
+    argv = ["nsenter", "-t", str(container_pid(name, instance)), "-n", "ping", "-n", "-q", "-c", str(count)]
     argv += ["-i", "0.2", "-W", "1", "-s", str(size)]
     if df:
         argv += ["-M", "do"]

@@ -43,6 +43,8 @@ from .intents.ovn import (
     OvnNorthd,
     OvnPlumb,
     OvnReady,
+    SystemCentral,
+    SystemController,
 )
 from .steps import Step
 
@@ -233,6 +235,17 @@ def ovn_plumb(spec: ContainerSpec, bridge: str, gateway: str | None, mtu: int, *
     )
 
 
-def ovn_ready(nb: str, ports: tuple[str, ...], hosts: tuple[str, ...], *, why: str) -> Step:
-    """A barrier: every logical port up, every chassis tunnelled to the others."""
-    return Step(OvnReady("", nb, ports, hosts), why)
+def ovn_ready(nb: str, sb: str, ports: tuple[str, ...], hosts: tuple[str, ...], *, why: str) -> Step:
+    """A barrier: every logical port up, every chassis tunnelled to the others, every
+    ovn-controller caught up with the northbound."""
+    return Step(OvnReady("", nb, sb, ports, hosts), why)
+
+
+def system_ovn_central(host: str, nb: str, sb: str, ovs_sock: str, *, local: bool, why: str) -> Step:
+    """Real mode: the system's OVN central answers (started on host1 when it does not run)."""
+    return Step(SystemCentral(host, ovs_sock, nb, sb, local), why)
+
+
+def system_ovn_controller(host: str, ovs_sock: str, *, why: str) -> Step:
+    """Real mode: the system's ovn-controller runs here (started when it does not)."""
+    return Step(SystemController(host, ovs_sock), why)

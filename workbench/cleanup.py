@@ -17,16 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 
 from . import containers as dk
-from . import lab, links
+from . import lab, links, ovn
 from .capture.mirror import marked_mirrors, remove_marked
-from .errors import NotReady
+from .errors import NotReady, WorkbenchError
 from .host import Place
 from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
-from .ovs import Ovs, pids_using, stop_pid
+from .ovs import Ovs, pids_using, select, stop_pid, uuids
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
 
@@ -145,9 +146,72 @@ def _system_ovs(sock: Path) -> list[Item]:
                     items.append(
                         Item(f"system OVS port {row['name']}", partial(_del_port, sock, row["name"]))
                     )
+        items += _system_ovn(ovs, sock)
     finally:
         ovs.close()
     return items
+
+
+def _system_ovn(ovs: Ovs, sock: Path) -> list[Item]:
+    """Real mode, an ovn scenario of this instance left behind: this host's logical
+    ports in host1's northbound, its switches once no other port is on them, and the
+    chassis settings of the system's OVS, put back as they were. The system's OVN
+    daemons and databases stay: they are not ours."""
+    ids = ovn.ovs_ids(ovs)
+    saved = ovn.saved_settings(ids)
+    if saved is None:
+        return []
+    nb, host = ovn.nb_of(ids.get("ovn-remote", "")), ids.get("system-id")
+    items = _nb_leftovers(nb, host) if nb else []
+    keys = ", ".join(sorted(saved))
+    items.append(
+        Item(f"system OVS OVN settings ({keys}), put back as they were", partial(_restore_ovn, sock))
+    )
+    return items
+
+
+def _nb_leftovers(nb: str, host: str | None) -> list[Item]:
+    """This host's marked logical ports, and marked switches nothing else is on."""
+    try:
+        rows = select(nb, ["Logical_Switch", "Logical_Switch_Port"], timeout=2, database="OVN_Northbound")
+    except WorkbenchError:  # the NB does not answer: the settings still go back
+        return []
+
+    def ours(row: dict[str, Any]) -> bool:
+        return bool((row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE)
+
+    mine = {
+        r["_uuid"]: r["name"]
+        for r in rows["Logical_Switch_Port"]
+        if ours(r) and r["external_ids"].get(ovn.PORT_HOST) == host
+    }
+    items = [
+        Item(f"OVN logical port {n} ({nb})", partial(_nb_del, nb, "lsp", n)) for n in sorted(mine.values())
+    ]
+    for ls in rows["Logical_Switch"]:
+        if ours(ls) and set(uuids(ls.get("ports"))) <= set(mine):
+            items.append(
+                Item(f"OVN logical switch {ls['name']} ({nb})", partial(_nb_del, nb, "ls", ls["name"]))
+            )
+    return items
+
+
+def _nb_del(nb: str, kind: str, name: str) -> None:
+    client = ovn.OvnNb(nb, timeout=3)
+    try:
+        api = client.api
+        cmd = api.lsp_del(name, if_exists=True) if kind == "lsp" else api.ls_del(name, if_exists=True)
+        cmd.execute(check_error=True)
+    finally:
+        client.close()
+
+
+def _restore_ovn(sock: Path) -> None:
+    ovs = Ovs(f"unix:{sock}", timeout=3)
+    try:
+        ovn.restore_chassis(ovs)
+    finally:
+        ovs.close()
 
 
 def _del_bridge(sock: Path, name: str) -> None:

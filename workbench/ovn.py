@@ -11,18 +11,24 @@ in that host's run directory (RUN_DIR/<host>/), so `ovs.pids_using` finds it by
 its command line and `lab down` / `clean` stop it with the host's OVS daemons.
 The argument lists below are the commands the scenario's steps show: shown and
 run are one and the same.
+
+Real mode (the seed's VMs) uses the system's OVN instead (SystemOvn): Debian's
+ovn-central on host1, ovn-host on every VM, reached over the underlay.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import NotReady
-from .ovs import OvsPaths, kill_pids, read_pid
+from .marks import MARK_VALUE
+from .ovs import Ovs, OvsPaths, kill_pids, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -32,6 +38,27 @@ SB_PORT = 6642
 GENEVE_OVERHEAD = 20 + 8 + 8 + 8 + 14
 BR_INT = "br-int"
 ENCAP = "geneve"
+#: the packages' control script (Debian's ovn-central / ovn-host run their daemons with it)
+OVN_CTL = "/usr/share/ovn/scripts/ovn-ctl"
+#: the central's daemons as ovn-ctl names their pidfiles, and the host's
+CENTRAL_DAEMONS = ("ovnnb_db", "ovnsb_db", "ovn-northd")
+CONTROLLER = "ovn-controller"
+#: Open_vSwitch external_ids key where a chassis step keeps what it replaced
+SAVED = "containet-ovn"
+#: external_ids key of a logical port: the host whose containet made it
+PORT_HOST = "containet.host"
+
+
+def tcp_remote(ip: str, which: str) -> str:
+    """The central's NB ("nb") or SB ("sb") on the underlay: tcp:10.0.0.3:6641."""
+    return f"tcp:{ip}:{NB_PORT if which == 'nb' else SB_PORT}"
+
+
+def nb_of(sb_remote: str) -> str | None:
+    """The NB beside a chassis' southbound remote (tcp:IP:6642 -> tcp:IP:6641)."""
+    proto, _, rest = sb_remote.partition(":")
+    ip, _, port = rest.rpartition(":")
+    return f"{proto}:{ip}:{NB_PORT}" if proto == "tcp" and port == str(SB_PORT) else None
 
 
 @dataclass(frozen=True)
@@ -181,6 +208,70 @@ class Controller:
             "--detach",
             "--no-chdir",
         ]
+
+
+@dataclass(frozen=True)
+class SystemOvn:
+    """The system's OVN (real mode), as Debian's packages run it: ovn-ctl keeps the
+    daemons' pidfiles in $OVN_RUNDIR (default /var/run/ovn) and finds the OVS
+    database as $OVS_RUNDIR/db.sock. containet starts a part that does not run the
+    package's way (systemctl where systemd runs, else ovn-ctl) and never stops it:
+    the daemons and their databases are the system's."""
+
+    ovs_sock: str  # the system OVS database socket (a path)
+    run_dir: Path = field(default_factory=lambda: Path(os.environ.get("OVN_RUNDIR") or "/var/run/ovn"))
+
+    def running(self, daemons: Sequence[str]) -> bool:
+        return all(read_pid(self.run_dir / f"{d}.pid") is not None for d in daemons)
+
+    def start_argv(self, part: str) -> list[str]:
+        """Start "central" (NB, SB, ovn-northd) or "controller" the package's way."""
+        if Path("/run/systemd/system").is_dir():
+            return ["systemctl", "start", f"ovn-{part}"]
+        command = "start_northd" if part == "central" else "start_controller"
+        return ["env", f"OVS_RUNDIR={Path(self.ovs_sock).parent}", OVN_CTL, command]
+
+
+def saved_settings(ids: dict[str, str]) -> dict[str, str | None] | None:
+    """What this instance's chassis step replaced in Open_vSwitch external_ids (key ->
+    the value before, None: absent), or None when it set nothing there."""
+    try:
+        blob = json.loads(ids[SAVED])
+    except (KeyError, ValueError):
+        return None
+    if not isinstance(blob, dict) or blob.get("mark") != MARK_VALUE:
+        return None
+    return dict(blob.get("replaced") or {})
+
+
+def set_chassis(ovs: Ovs, settings: dict[str, str]) -> None:
+    """Write a chassis' external_ids, keeping (the first time) what they replace."""
+    ids = ovs_ids(ovs)
+    new = dict(settings)
+    if saved_settings(ids) is None:
+        replaced = {k: ids.get(k) for k in settings}
+        new[SAVED] = json.dumps({"mark": MARK_VALUE, "replaced": replaced}, sort_keys=True)
+    ovs.api.db_set("Open_vSwitch", ".", ("external_ids", new)).execute(check_error=True)
+
+
+def restore_chassis(ovs: Ovs) -> list[str]:
+    """Put back what set_chassis replaced (set with a record of it, in the same
+    transaction: no record, nothing of ours is there); returns the keys restored."""
+    saved = saved_settings(ovs_ids(ovs))
+    if saved is None:
+        return []
+    back = {k: v for k, v in saved.items() if v is not None}
+    gone = [k for k, v in saved.items() if v is None]
+    with ovs.api.transaction(check_error=True) as txn:
+        txn.add(ovs.api.db_remove("Open_vSwitch", ".", "external_ids", *gone, SAVED))
+        if back:
+            txn.add(ovs.api.db_set("Open_vSwitch", ".", ("external_ids", back)))
+    return sorted(saved)
+
+
+def ovs_ids(ovs: Ovs) -> dict[str, str]:
+    rows = ovs.rows("Open_vSwitch", ["external_ids"])
+    return dict((rows[0].get("external_ids") or {}) if rows else {})
 
 
 def text(argv: Sequence[str]) -> str:

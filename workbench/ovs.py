@@ -511,6 +511,13 @@ def appctl(host: Host, *args: str, daemon: str = "ovs-vswitchd") -> str:
     argv = ["ovs-appctl"]
     if host.run_dir is not None:
         argv.append(f"--target={OvsPaths(host.run_dir).ctl(daemon)}")
+    elif host.ovs_db.startswith("unix:"):  # real mode: the daemon beside its database socket
+        paths = OvsPaths(Path(host.ovs_db.removeprefix("unix:")).parent)
+        pid = read_pid(paths.pidfile(daemon))
+        for ctl in (paths.ctl(daemon), paths.run_dir / f"{daemon}.{pid}.ctl"):
+            if ctl.exists():
+                argv.append(f"--target={ctl}")
+                break
     argv += list(args)
     try:
         return host.place.run(argv).stdout

@@ -86,14 +86,19 @@ def is_xdp(iface_type: str) -> bool:
     return iface_type.startswith("afxdp")
 
 
-def _data_ports(ovs: object) -> list[tuple[str, str]]:
-    """(interface, type) of every port containet made on a kernel device, on any bridge."""
+def _data_ports(ovs: object) -> list[tuple[str, PortType]]:
+    """(interface, how it is opened) of every port containet made on a kernel device."""
     from .ovs import Ovs
 
     assert isinstance(ovs, Ovs)
-    rows = ovs.api.db_list("Interface", columns=["name", "type", "external_ids"]).execute(check_error=True)
+    rows = ovs.api.db_list("Interface", columns=["name", "type", "options", "external_ids"]).execute(
+        check_error=True
+    )
     return [
-        (row["name"], row["type"])
+        (
+            row["name"],
+            PortType(row["type"] or None, {k: v for k, v in row["options"].items() if k == "xdp-mode"}),
+        )
         for row in rows
         if row["external_ids"].get(OVS_MARK) == MARK_VALUE and row["type"] in DATA_TYPES
     ]
@@ -109,8 +114,8 @@ def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) ->
         if host.real:
             continue
         ovs = Ovs(host.ovs_db)
-        for name, kind in _data_ports(ovs):
-            if (kind or "system") == (want.type or "system"):
+        for name, now in _data_ports(ovs):
+            if (now.type or "system", now.options) == (want.type or "system", want.options):
                 continue
             with ovs.api.transaction(check_error=True) as txn:
                 txn.add(ovs.api.db_set("Interface", name, ("type", want.type or "")))

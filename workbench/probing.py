@@ -274,7 +274,8 @@ class Probing:
 
 
 def runs_ovn(plan: Plan) -> bool:
-    """The plan's network is OVN's (it starts ovn-controller): the doctor walks OVN."""
-    from .intents.ovn import OvnController
+    """The plan's network is OVN's (it waits for OVN's readiness, in the lab and on a
+    real host alike): the doctor walks OVN."""
+    from .intents.ovn import OvnReady
 
-    return any(isinstance(s.intent, OvnController) for s in plan.steps)
+    return any(isinstance(s.intent, OvnReady) for s in plan.steps)

@@ -220,7 +220,10 @@ class _Run:
 
     def _step(self, i: int) -> None:
         step = self.plan.steps[i]
-        if i not in self.held and _safe_verify(step, self.ctx):  # read now: earlier steps may matter
+        # read now: earlier steps may matter. A readiness step waits again once a step
+        # before it was applied in this run (what it waits for was made anew)
+        again = step.readiness and any(j < i for j in self.done)
+        if i not in self.held and not again and _safe_verify(step, self.ctx):
             self.emit(StepEvent(i, step, StepState.SKIPPED, "already applied"))
             return
         self.done.append(i)  # undone on rollback even when half-applied

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import Engine
+from workbench.intents.ovn import OvnReady
 from workbench.measure.pingall import Member, expectations
 from workbench.ovn import Controller, OvnDb, mac_for
 from workbench.steps import Plan
@@ -136,12 +137,93 @@ def test_ovn_source_waits_quietly_while_no_ovn_runs(tmp_path: object) -> None:
     assert kinds == ["ovs", "ovn-nb", "ovn-sb"]
 
 
-def test_real_mode_refuses_before_changing_anything() -> None:
-    """Real mode (the system's OVN services) is not done: the first OVN step says so."""
-    from workbench.context import Context
-    from workbench.errors import BadInput
-
-    engine = Engine(mode="real", real_host="host1")
+@pytest.mark.parametrize("host", ["host1", "host3"])
+def test_real_mode_uses_the_systems_ovn(host: str) -> None:
+    """On a VM: no daemon, database or br-int of containet's; host1's central over the
+    underlay; this host's chassis settings and containers only; the wait is for its own."""
+    engine = Engine(mode="real", real_host=host, ovs_db="unix:/run/sysovs/db.sock")
     p = engine.plan("ovn")
-    with Context(engine.hosts()) as ctx, pytest.raises(BadInput, match="emulated lab only"):
-        p.steps[0].apply(ctx)
+    k = kinds(p)
+    assert k[:3] == ["ovn-central", "ovn-chassis", "ovn-controller"]
+    assert "ovn-nb-db" not in k and "ovn-northd" not in k and "ovs" not in k  # br-int: the controller's
+    central = p.steps[0]
+    shown = [c.text for c in central.commands]
+    assert shown[-1] == "ovn-nbctl --db=tcp:10.0.0.3:6641 get-connection"
+    starts = host == "host1"  # only host1 runs (and so may start) the central
+    assert any("start" in t and "ovn" in t for t in shown) == starts
+    index = int(host[4:])
+    chassis = next(s for s in p.steps if s.id == f"{host}/ovn-chassis").commands[0].text
+    assert "external_ids:ovn-remote=tcp:10.0.0.3:6642" in chassis
+    assert f"external_ids:ovn-encap-ip=10.0.0.{index + 2}" in chassis and f"system-id={host}" in chassis
+    ctl = next(s for s in p.steps if s.id == f"{host}/ovn-controller").commands[0].text
+    assert ctl.endswith(("ovn-ctl start_controller", "systemctl start ovn-controller"))
+    lsp = next(s for s in p.steps if s.id == f"{host}/lsp:h{index}-a").commands[0].text
+    assert lsp.startswith("ovn-nbctl --db=tcp:10.0.0.3:6641 lsp-add ls0 ")
+    assert f"external_ids:containet.host={host}" in lsp
+    last = p.steps[-1].intent
+    assert isinstance(last, OvnReady)
+    assert last.ports == (f"h{index}-a", f"h{index}-b") and last.hosts == (host,)
+    assert last.sb == "tcp:10.0.0.3:6642"
+
+
+def test_the_system_ovn_is_started_the_packages_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from workbench.ovn import OVN_CTL, SystemOvn
+
+    monkeypatch.setenv("OVN_RUNDIR", "/run/elsewhere")
+    system = SystemOvn("/run/sysovs/db.sock")
+    assert system.run_dir == Path("/run/elsewhere")  # ovn-ctl's own variable
+    if not Path("/run/systemd/system").is_dir():
+        assert system.start_argv("controller") == [
+            "env",
+            "OVS_RUNDIR=/run/sysovs",
+            OVN_CTL,
+            "start_controller",
+        ]
+        assert system.start_argv("central")[-1] == "start_northd"
+    monkeypatch.delenv("OVN_RUNDIR")
+    assert SystemOvn("/x/db.sock").run_dir == Path("/var/run/ovn")
+
+
+def test_chassis_settings_keep_what_they_replace() -> None:
+    import json
+
+    from workbench.marks import MARK_VALUE
+    from workbench.ovn import SAVED, nb_of, saved_settings
+
+    blob = {"mark": MARK_VALUE, "replaced": {"ovn-remote": "tcp:1.2.3.4:6642", "system-id": None}}
+    assert saved_settings({SAVED: json.dumps(blob)}) == blob["replaced"]
+    assert saved_settings({SAVED: json.dumps({**blob, "mark": "another"})}) is None  # another instance's
+    assert saved_settings({"ovn-remote": "x"}) is None and saved_settings({SAVED: "{"}) is None
+    assert nb_of("tcp:10.0.0.3:6642") == "tcp:10.0.0.3:6641" and nb_of("unix:/x.sock") is None
+
+
+def test_the_vagrantfile_provisions_what_real_mode_expects() -> None:
+    """The Vagrantfile cannot run here: read it against what the code reaches for."""
+    import re
+    from pathlib import Path
+
+    from scenarios.ovn import remotes
+    from workbench.lab import underlay_ip
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "Vagrantfile").read_text()
+    consts = dict(re.findall(r'^(OVN_\w+) = "?([0-9.]+)"?', text, re.M))
+    assert consts == {"OVN_CENTRAL": underlay_ip(1), "OVN_NB_PORT": "6641", "OVN_SB_PORT": "6642"}
+    nb, sb = remotes(Engine(mode="real", real_host="host2").setup("ovn"))
+    assert (nb, sb) == (f"tcp:{underlay_ip(1)}:6641", f"tcp:{underlay_ip(1)}:6642")
+    # each VM's address is the one real mode gives that host
+    [ip] = re.findall(r'"private_network", ip: "([^"]+)"', text)
+    assert [ip.replace("#{i + 2}", str(i + 2)) for i in range(1, 9)] == [underlay_ip(i) for i in range(1, 9)]
+    # host1's NB and SB listen there; ovn-host everywhere, ovn-central on host1 only
+    host1, others = text.split('if [ "#{name}" = host1 ]; then', 1)[1].split("else", 1)
+    for which, port in (("nbctl", "NB"), ("sbctl", "SB")):
+        assert f"ovn-{which} --timeout=30 set-connection ptcp:#{{OVN_{port}_PORT}}:#{{OVN_CENTRAL}}" in host1
+    assert (
+        "systemctl enable --now ovn-central" in host1 and "disable --now ovn-central" in others.split("fi")[0]
+    )
+    before = text.split('if [ "#{name}" = host1 ]', 1)[0]
+    assert "systemctl enable --now ovn-host" in before.rsplit("SHELL", 1)[-1]
+    packages = set(re.findall(r"[\w-]+", (root / "scripts" / "bootstrap.sh").read_text()))
+    assert {"ovn-central", "ovn-host"} <= packages

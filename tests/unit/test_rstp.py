@@ -271,3 +271,21 @@ def test_back_and_undo_pass_over_a_readiness_step() -> None:
     assert plan.back(Context([]), events.append) == 0  # the ordinary step, not the check after it
     assert plan.undo(Context([]), events.append) == 1
     assert ready.undone == [] and ordinary.undone == ["port", "port"]
+
+
+def test_a_readiness_step_waits_again_once_a_step_before_it_was_applied() -> None:
+    """Re-applying after a repair (a restarted ovn-controller): the check that held
+    before must wait for what was just made, not pass on the state before it."""
+    pending = Ticking("host1", "daemon", [False, True], ready=False)  # broken, then repaired
+    check = Ticking("", "caught-up", [True, True])
+    plan = Plan("t", "T", "s", (Step(pending, "w"), Step(check, "w")))
+    events: list[StepEvent] = []
+    assert plan.apply(Context([]), events.append) == 2
+    assert [(e.index, e.state) for e in events if e.state in ("applied", "skipped")] == [
+        (0, "applied"),
+        (1, "applied"),
+    ]
+    # nothing applied before it: it is read once and passed over
+    held = Ticking("host1", "daemon", [True], ready=False)
+    again = Ticking("", "caught-up", [True])
+    assert Plan("t", "T", "s", (Step(held, "w"), Step(again, "w"))).apply(Context([])) == 0

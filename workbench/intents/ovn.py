@@ -8,17 +8,18 @@ command shown is the argument list that runs."""
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .. import links, ovn
-from ..errors import BadInput
+from ..errors import BadInput, NotReady, WorkbenchError
 from ..host import Place
 from ..marks import IPT_COMMENT, MARK_VALUE, OVS_MARK
-from ..ovs import read_pid
-from .base import Cmd, Intent, Where, pid_expr
+from ..ovs import one, read_pid, select, uuids
+from .base import Cmd, Intent, Readiness, Where, pid_expr
 from .containers import Plumb
 
 if TYPE_CHECKING:
@@ -31,14 +32,8 @@ def _nbctl(remote: str, *args: str) -> str:
     return shlex.join(["ovn-nbctl", f"--db={remote}", *args])
 
 
-def _lab_only(ctx: Context, host: str) -> None:
-    """OVN's daemons are started here for the emulated lab's hosts only: on a real
-    host (the seed's VMs) the system's OVN services are the way, not done yet."""
-    if ctx.host(host).real:
-        raise BadInput(
-            "the ovn scenarios run in the emulated lab only for now: real mode (the system's "
-            "ovn-central / ovn-host services) is not implemented yet"
-        )
+def _ours(row: dict[str, Any]) -> bool:
+    return (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE
 
 
 def _nb_there(remote: str) -> bool:
@@ -75,7 +70,6 @@ class OvnDatabase(Intent):
         )
 
     def apply(self, ctx: Context) -> None:
-        _lab_only(ctx, self.host)
         db, place = self.db, ctx.host(self.host).place
         db.run_dir.mkdir(parents=True, exist_ok=True)
         if not db.file.exists():
@@ -116,7 +110,6 @@ class _OvnDaemon(Intent):
         return (Cmd(Where.HOST, ovn.text(self.daemon.argv())),)
 
     def apply(self, ctx: Context) -> None:
-        _lab_only(ctx, self.host)
         if not read_pid(self.daemon.pidfile):
             ctx.run(ctx.host(self.host).place, self.daemon.argv())
 
@@ -148,7 +141,8 @@ class OvnNorthd(_OvnDaemon):
 @dataclass(frozen=True)
 class OvnChassis(Intent):
     """The host's OVS told where OVN's southbound is and how to reach this chassis
-    (Open_vSwitch external_ids, as ovn-controller reads them)."""
+    (Open_vSwitch external_ids, as ovn-controller reads them). What the settings
+    replace is kept beside them (ovn.SAVED) and put back by undo and `clean`."""
 
     host: str
     sb_remote: str  # tcp:10.0.0.3:6642
@@ -180,18 +174,15 @@ class OvnChassis(Intent):
         return (Cmd(Where.OVS, f"ovs-vsctl set open_vswitch . {sets}"),)
 
     def apply(self, ctx: Context) -> None:
-        _lab_only(ctx, self.host)
-        ovs = ctx.ovs(self.host)
-        ovs.api.db_set("Open_vSwitch", ".", ("external_ids", self.settings)).execute(check_error=True)
+        ovn.set_chassis(ctx.ovs(self.host), self.settings)
 
     def verify(self, ctx: Context) -> bool:
-        rows = ctx.ovs(self.host).rows("Open_vSwitch", ["external_ids"])
-        ids = (rows[0].get("external_ids") or {}) if rows else {}
+        ids = ovn.ovs_ids(ctx.ovs(self.host))
         return all(ids.get(k) == v for k, v in self.settings.items())
 
     def undo(self, ctx: Context) -> None:
-        ovs = ctx.ovs(self.host)
-        ovs.api.db_remove("Open_vSwitch", ".", "external_ids", *self.settings).execute(check_error=True)
+        """What the settings replaced comes back (a real host's own ovn-remote, say)."""
+        ovn.restore_chassis(ctx.ovs(self.host))
 
 
 @dataclass(frozen=True)
@@ -211,6 +202,116 @@ class OvnController(_OvnDaemon):
 
     def title(self) -> str:
         return f"ovn-controller on {self.host}"
+
+
+def _answers(remote: str, which: str) -> bool:
+    """The NB ("nb") or SB ("sb") database answers at `remote`."""
+    table, database = ("NB_Global", "OVN_Northbound") if which == "nb" else ("SB_Global", "OVN_Southbound")
+    try:
+        select(remote, [table], timeout=2, database=database)
+    except WorkbenchError:
+        return False
+    return True
+
+
+class _SystemPart(Intent):
+    """A part of the system's OVN (real mode): started the package's way when its
+    daemons do not run; never stopped by undo (the default: nothing)."""
+
+    host: str
+    ovs_sock: str
+    PART: ClassVar[str]  # "central", "controller" (see ovn.SystemOvn.start_argv)
+    DAEMONS: ClassVar[tuple[str, ...]]
+
+    @property
+    def system(self) -> ovn.SystemOvn:
+        return ovn.SystemOvn(self.ovs_sock)
+
+    def start(self, ctx: Context) -> None:
+        if not self.system.running(self.DAEMONS):
+            ctx.run(ctx.host(self.host).place, self.system.start_argv(self.PART))
+
+
+@dataclass(frozen=True)
+class SystemCentral(_SystemPart):
+    """Real mode: the system's OVN central (Debian's ovn-central: NB, SB, ovn-northd)
+    answering on the underlay. On host1 a central that does not run is started the
+    package's way; elsewhere it is host1's to run. Never stopped: it is the system's."""
+
+    host: str
+    ovs_sock: str
+    nb: str  # tcp:10.0.0.3:6641
+    sb: str
+    local: bool  # this host is the central
+    PART: ClassVar[str] = "central"
+    DAEMONS: ClassVar[tuple[str, ...]] = ovn.CENTRAL_DAEMONS
+
+    def key(self) -> str:
+        return "ovn-central"
+
+    def title(self) -> str:
+        where = "here" if self.local else "on host1"
+        return f"the system's OVN central {where}, answering at {self.nb} and {self.sb}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        check = (Cmd(Where.HOST, _nbctl(self.nb, "get-connection")),)
+        if not self.local:
+            return check
+        return (Cmd(Where.HOST, ovn.text(self.system.start_argv("central"))),) + check
+
+    def apply(self, ctx: Context) -> None:
+        if self.verify(ctx):
+            return
+        if not self.local:
+            raise NotReady(
+                f"OVN central does not answer at {self.nb} and {self.sb}: start ovn-central on host1 "
+                "(`containet --real --host host1 scenario apply ovn` starts it; see the Vagrantfile)"
+            )
+        self.start(ctx)
+        deadline = time.monotonic() + 5
+        while not self.verify(ctx):
+            if time.monotonic() > deadline:
+                ip = self.nb.split(":")[1]
+                raise NotReady(
+                    f"OVN central runs but does not listen on the underlay ({self.nb}, {self.sb}): "
+                    f"ovn-nbctl set-connection ptcp:{ovn.NB_PORT}:{ip} && "
+                    f"ovn-sbctl set-connection ptcp:{ovn.SB_PORT}:{ip}"
+                )
+            time.sleep(0.1)
+
+    def verify(self, ctx: Context) -> bool:
+        return _answers(self.nb, "nb") and _answers(self.sb, "sb")
+
+
+@dataclass(frozen=True)
+class SystemController(_SystemPart):
+    """Real mode: the system's ovn-controller (Debian's ovn-host) on this host's OVS,
+    with its integration bridge. Started the package's way when it does not run, never
+    stopped (the system's); br-int is its own, made by it."""
+
+    host: str
+    ovs_sock: str
+    PART: ClassVar[str] = "controller"
+    DAEMONS: ClassVar[tuple[str, ...]] = (ovn.CONTROLLER,)
+
+    def key(self) -> str:
+        return "ovn-controller"
+
+    def title(self) -> str:
+        return f"the system's ovn-controller on {self.host}, with its {ovn.BR_INT}"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return (Cmd(Where.HOST, ovn.text(self.system.start_argv("controller"))),)
+
+    @property
+    def settle(self) -> float:
+        return 10.0  # its --monitor starts it again after 23.03.1's startup crash
+
+    def apply(self, ctx: Context) -> None:
+        self.start(ctx)
+
+    def verify(self, ctx: Context) -> bool:
+        return self.system.running(self.DAEMONS) and ctx.ovs(self.host).has_bridge(ovn.BR_INT)
 
 
 @dataclass(frozen=True)
@@ -257,13 +358,15 @@ class LogicalSwitch(Intent):
             return
         nb = ctx.ovn_nb(self.nb)
         row = nb.row("Logical_Switch", self.name)
-        if row is not None and (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
+        # ports left are another host's (real mode: each host's containet adds its own)
+        if row is not None and _ours(row) and not row.get("ports"):
             nb.api.ls_del(self.name, if_exists=True).execute(check_error=True)
 
 
 @dataclass(frozen=True)
 class LogicalPort(Intent):
-    """A logical switch port with the MAC and IP of the container that binds it."""
+    """A logical switch port with the MAC and IP of the container that binds it, marked
+    with the host whose containet made it (real mode: `clean` there removes its own)."""
 
     host: str
     nb: str
@@ -305,6 +408,7 @@ class LogicalPort(Intent):
                     "logical_switch_port",
                     self.name,
                     f"external_ids:{OVS_MARK}={MARK_VALUE}",
+                    f"external_ids:{ovn.PORT_HOST}={self.host}",
                 ),
             ),
         )
@@ -312,7 +416,8 @@ class LogicalPort(Intent):
     def apply(self, ctx: Context) -> None:
         api = ctx.ovn_nb(self.nb).api
         with api.transaction(check_error=True) as txn:
-            txn.add(api.lsp_add(self.switch, self.name, may_exist=True, external_ids=MARK))
+            ids = {**MARK, ovn.PORT_HOST: self.host}
+            txn.add(api.lsp_add(self.switch, self.name, may_exist=True, external_ids=ids))
             txn.add(api.lsp_set_addresses(self.name, [self.address]))
 
     def verify(self, ctx: Context) -> bool:
@@ -329,7 +434,7 @@ class LogicalPort(Intent):
             return
         nb = ctx.ovn_nb(self.nb)
         row = nb.row("Logical_Switch_Port", self.name)
-        if row is not None and (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE:
+        if row is not None and _ours(row):
             nb.api.lsp_del(self.name, if_exists=True).execute(check_error=True)
 
 
@@ -399,13 +504,27 @@ class OvnPlumb(Plumb):
 
 
 @dataclass(frozen=True)
-class OvnReady(Intent):
-    """Readiness: every logical port is up (bound on its chassis, flows installed: NB's
-    `up`, set from SB's Port_Binding) and every chassis has its Geneve tunnel to each
-    other one. It changes nothing; a barrier over the hosts it names."""
+class _Readings:
+    down: list[str]  # logical ports not up
+    missing: dict[str, list[str]]  # host -> chassis addresses it has no tunnel to
+    behind: list[str]  # hosts whose ovn-controller has not caught up with the NB
+    northd: bool  # ovn-northd has passed the NB's last change on to the SB
+
+
+@dataclass(frozen=True)
+class OvnReady(Readiness):
+    """Readiness, a barrier over the hosts it names: every logical port is up (bound on
+    its chassis, flows installed: NB's `up`, set from SB's Port_Binding); each host has
+    a Geneve tunnel to every other chassis the SB knows (the other hosts; in real mode
+    the other VMs); and each host's ovn-controller has caught up with the NB as it is
+    now, what `ovn-nbctl --wait=hv sync` waits for: apply raises NB_Global.nb_cfg,
+    ovn-northd hands it to the SB, and an ovn-controller copies it into its
+    Chassis_Private row once the flows of that state are in its OVS. So one started
+    again after a kill counts only when it has programmed br-int again."""
 
     host: str  # "": a barrier
     nb: str
+    sb: str
     ports: tuple[str, ...]
     hosts: tuple[str, ...]
     bound: float = 30.0
@@ -416,47 +535,65 @@ class OvnReady(Intent):
     def title(self) -> str:
         return f"wait until {len(self.ports)} logical ports are up and {len(self.hosts)} chassis tunnelled"
 
-    @property
-    def settle(self) -> float:
-        return self.bound
-
-    @property
-    def readiness(self) -> bool:
-        return True
-
     def commands(self) -> tuple[Cmd, ...]:
         return (Cmd(Where.HOST, _nbctl(self.nb, "--wait=hv", "sync"), host=self.hosts[0]),) + tuple(
             Cmd(Where.OVS, f"ovs-vsctl --columns=name,type find interface type={ovn.ENCAP}", host=h)
             for h in self.hosts
         )
 
-    def _read(self, ctx: Context) -> tuple[list[str], dict[str, int]]:
-        nb = ctx.ovn_nb(self.nb)
-        up = {
-            r["name"]: bool(r.get("up") == [True] or r.get("up") is True)
-            for r in nb.rows("Logical_Switch_Port")
-        }
-        down = [p for p in self.ports if not up.get(p)]
-        tunnels = {}
-        for h in self.hosts:
-            tunnels[h] = sum(1 for r in ctx.ovs(h).rows("Interface", ["type"]) if r.get("type") == ovn.ENCAP)
-        return down, tunnels
-
     def apply(self, ctx: Context) -> None:
-        """Nothing to change: the step waits (up to `bound`) for verify."""
+        """A new nb_cfg for the controllers to reach (as --wait=hv does)."""
+        nb = ctx.ovn_nb(self.nb)
+        row = nb.rows("NB_Global")[0]
+        nb.api.db_set("NB_Global", row["_uuid"], ("nb_cfg", _int(row.get("nb_cfg")) + 1)).execute(
+            check_error=True
+        )
+
+    def _read(self, ctx: Context) -> _Readings:
+        nb = ctx.ovn_nb(self.nb)
+        up = {r["name"]: r.get("up") in ([True], True) for r in nb.rows("Logical_Switch_Port")}
+        glob = nb.rows("NB_Global")[0]
+        nb_cfg = _int(glob.get("nb_cfg"))
+        sb = select(self.sb, ["Chassis", "Encap", "Chassis_Private"], database="OVN_Southbound")
+        encap_ip = {r["_uuid"]: r["ip"] for r in sb["Encap"]}
+        chassis = {r["name"]: {encap_ip.get(u) for u in uuids(r.get("encaps"))} for r in sb["Chassis"]}
+        seen = {r["name"]: _int(r.get("nb_cfg")) for r in sb["Chassis_Private"]}
+        missing = {}
+        for h in self.hosts:
+            rows = ctx.ovs(h).rows("Interface", ["type", "options"])
+            remotes = {(r.get("options") or {}).get("remote_ip") for r in rows if r.get("type") == ovn.ENCAP}
+            want = {ip for name, ips in chassis.items() if name != h for ip in ips if ip}
+            lacking = sorted(want - remotes) or ["?"] * (len(self.hosts) - 1 - len(remotes))
+            if lacking:
+                missing[h] = lacking
+        return _Readings(
+            down=[p for p in self.ports if not up.get(p)],
+            missing=missing,
+            behind=[h for h in self.hosts if seen.get(h, -1) < nb_cfg],
+            northd=_int(glob.get("sb_cfg")) >= nb_cfg,
+        )
 
     def verify(self, ctx: Context) -> bool:
-        down, tunnels = self._read(ctx)
-        want = len(self.hosts) - 1
-        return not down and all(n >= want for n in tunnels.values())
+        got = self._read(ctx)
+        return not (got.down or got.missing or got.behind)
 
     def progress(self, ctx: Context) -> str | None:
-        down, tunnels = self._read(ctx)
-        want = len(self.hosts) - 1
-        short = [h for h, n in tunnels.items() if n < want]
-        line = f"{len(self.ports) - len(down)} of {len(self.ports)} logical ports up"
-        if down:
-            line += f" (waiting: {', '.join(down[:6])}{' ...' if len(down) > 6 else ''})"
-        if short:
-            line += f"; tunnels missing on {', '.join(short)}"
+        got = self._read(ctx)
+        line = f"{len(self.ports) - len(got.down)} of {len(self.ports)} logical ports up"
+        if got.down:
+            line += f" (waiting: {', '.join(got.down[:6])}{' ...' if len(got.down) > 6 else ''})"
+        if got.missing:
+            line += "; tunnels missing on " + ", ".join(
+                f"{h} ({', '.join(ips)})" for h, ips in got.missing.items()
+            )
+        if got.behind:
+            line += f"; ovn-controller catching up on {', '.join(got.behind)}"
+            if not got.northd:
+                line += " (ovn-northd has not passed the northbound's last change on yet: is it running?)"
         return line
+
+
+def _int(value: object) -> int:
+    """An integer column as ovsdbapp or select gives it (a number, or [] / [n])."""
+    got = one(value)
+    return got if isinstance(got, int) else 0

@@ -15,6 +15,7 @@ from dataclasses import replace
 from .. import ovn
 from ..errors import WorkbenchError
 from ..host import Host
+from ..lab import MAX_HOSTS, underlay_ip
 from ..marks import MARK_VALUE, OVS_MARK
 from ..ovs import Ovs, bridge_ports, one, read_pid, select, uuids
 from ..topology import model as tm
@@ -161,25 +162,57 @@ def ovn_central(hosts: Sequence[Host]) -> Host | None:
     return None
 
 
+def _controller_alive(host: Host) -> bool:
+    if host.run_dir is not None:
+        return read_pid(ovn.Controller(host.run_dir).pidfile) is not None
+    return ovn.SystemOvn(host.ovs_db.removeprefix("unix:")).running([ovn.CONTROLLER])
+
+
+def _where(hosts: Sequence[Host]) -> tuple[OvnView, bool] | None:
+    """Where OVN's databases are: a lab host's run directory, or (real mode) the
+    central this host's OVS points ovn-controller at (no ovn-remote there: no OVN);
+    and whether ovn-northd runs elsewhere (its pidfile is not here to read)."""
+    hub = ovn_central(hosts)
+    if hub is not None and hub.run_dir is not None:
+        nb_db, sb_db = ovn.OvnDb(hub.run_dir, "nb"), ovn.OvnDb(hub.run_dir, "sb")
+        northd = read_pid(ovn.Northd(hub.run_dir).pidfile) is not None
+        return OvnView(central=hub.name, nb=nb_db.remote, sb=sb_db.remote, northd=northd), False
+    real = [h for h in hosts if h.real]
+    if not real:
+        return None
+    try:
+        rows = select(real[0].ovs_db, ["Open_vSwitch"], timeout=1)["Open_vSwitch"]
+    except WorkbenchError:
+        return None
+    sb = str((rows[0].get("external_ids") or {}).get("ovn-remote", "")) if rows else ""
+    nb = ovn.nb_of(sb)
+    if nb is None:
+        return None
+    # the central's name as the seed numbers hosts (10.0.0.3 is host1), else its address
+    ip = sb.split(":")[1]
+    central = next((f"host{i}" for i in range(1, MAX_HOSTS + 1) if ip == underlay_ip(i)), ip)
+    northd = ovn.SystemOvn(real[0].ovs_db.removeprefix("unix:")).running(["ovn-northd"])
+    return OvnView(central=central, nb=nb, sb=sb, northd=northd), not northd
+
+
 def ovn_view(hosts: Sequence[Host], views: Sequence[HostView]) -> OvnView | None:
     """OVN as NB and SB say, one `select` transaction each (no IDL): logical switches and
     their ports (up, bound where), the chassis (encap, controller alive, ports bound,
     Geneve tunnels from the host's own OVS). None: no OVN central in this lab."""
-    hub = ovn_central(hosts)
-    if hub is None or hub.run_dir is None:
+    where = _where(hosts)
+    if where is None:
         return None
-    nb_db, sb_db = ovn.OvnDb(hub.run_dir, "nb"), ovn.OvnDb(hub.run_dir, "sb")
-    base = OvnView(
-        central=hub.name,
-        nb=nb_db.remote,
-        sb=sb_db.remote,
-        northd=read_pid(ovn.Northd(hub.run_dir).pidfile) is not None,
-    )
+    base, elsewhere = where
     try:
-        nb = select(nb_db.remote, ["Logical_Switch", "Logical_Switch_Port"], database="OVN_Northbound")
-        sb = select(sb_db.remote, ["Chassis", "Encap", "Port_Binding"], database="OVN_Southbound")
+        nb = select(
+            base.nb, ["NB_Global", "Logical_Switch", "Logical_Switch_Port"], database="OVN_Northbound"
+        )
+        sb = select(base.sb, ["Chassis", "Encap", "Port_Binding"], database="OVN_Southbound")
     except WorkbenchError as exc:
         return replace(base, error=str(exc))
+    if elsewhere and nb["NB_Global"]:  # northd has passed the NB's last change on to the SB
+        glob = nb["NB_Global"][0]
+        base = replace(base, northd=glob.get("nb_cfg") == glob.get("sb_cfg"))
     chassis_name = {r["_uuid"]: r["name"] for r in sb["Chassis"]}
     bound = {r["logical_port"]: chassis_name.get(_one_ref(r.get("chassis"))) for r in sb["Port_Binding"]}
     lsps = {r["_uuid"]: r for r in nb["Logical_Switch_Port"]}
@@ -208,9 +241,7 @@ def ovn_view(hosts: Sequence[Host], views: Sequence[HostView]) -> OvnView | None
     for ch in sorted(sb["Chassis"], key=lambda r: r["name"]):
         encap = next((encaps[u] for u in _refs(ch.get("encaps")) if u in encaps), {})
         host = by_name.get(ch["name"])
-        alive = None
-        if host is not None and host.run_dir is not None:
-            alive = read_pid(ovn.Controller(host.run_dir).pidfile) is not None
+        alive = _controller_alive(host) if host is not None else None
         hv = hviews.get(ch["name"])
         tunnels: tuple[str, ...] = ()
         if hv is not None:
