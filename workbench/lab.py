@@ -214,17 +214,20 @@ def underlay_holder(host: Host) -> str:
 
 def _underlay_ok(host: Host) -> bool:
     """The underlay address is on its holder (br-phy, or eth1 handed to the kernel), up,
-    and eth1 (the host's end of the veth into the underlay switch) is up at both ends."""
+    and eth1 (the host's end of the veth into the underlay switch) is up at both ends.
+    OVSDB is asked about the mark only when br-phy does not hold the address."""
     want = f"{host.underlay_ip}/{UNDERLAY_PREFIX}"
-    holder_name = underlay_holder(host)
 
     def read(ipr: IPRoute) -> tuple[links.LinkRow | None, links.LinkRow | None]:
-        return links.link_row(ipr, holder_name), links.link_row(ipr, NIC)
+        return links.link_row(ipr, PHY_BRIDGE), links.link_row(ipr, NIC)
 
     try:
-        holder, nic = host.place.netlink(read)
+        phy, nic = host.place.netlink(read)
     except Exception:  # noqa: BLE001
         return False
+    holder = phy
+    if (phy is None or want not in phy.addresses) and underlay_holder(host) == NIC:
+        holder = nic
     return (
         holder is not None
         and want in holder.addresses

@@ -150,6 +150,7 @@ def host_faults(host: Host) -> list[Fault]:
     ul = Place.named(UNDERLAY_NS)
     peer = ul.netlink(links.link_row, host.name) if ul.exists() else None
     nic, promisc, phy = host.place.netlink(_host_links)
+    kernel = False  # the underlay handed to the kernel (br-phy's mark): read with OVSDB below
     link = f"veth {host.name} in {UNDERLAY_BRIDGE} <-> {NIC}"
     if peer is None or nic is None:
         out.append(Fault(host.name, "link", f"its underlay link ({link}) is missing", "re-create it"))
