@@ -2,12 +2,19 @@
 
 With the userspace datapath, OVS moves every frame of a kernel port (the underlay NIC
 eth1, each container's host-side veth) through a socket. By default that is an
-AF_PACKET socket, one system call per batch and a copy each way; the receive queue
-overflows when ovs-vswitchd falls behind, and TCP pays with retransmits (measured
-here: ~15% of segments, and the tunnel path at ~3-5% of a raw veth). OVS 3.1 can open
-the same devices through AF_XDP sockets instead (`type=afxdp-nonpmd`, generic XDP
-mode: no polling thread, the main thread serves them as before). Measured in the same
-run, loaded machine: twice the throughput, no retransmits (bench/bench_measure.py).
+AF_PACKET socket served by ovs-vswitchd's main thread; its receive queue overflows
+when the thread falls behind, and TCP pays with retransmits (measured here: ~15% of
+segments; the GRE path at 2-5% of a raw veth). OVS 3.1 can open the same devices as
+AF_XDP sockets instead (`type=afxdp`, generic XDP mode), polled by a PMD thread that
+sleeps up to 100 us when idle (`other_config:pmd-maxsleep=100`). Measured in one run
+on this machine (loaded): GRE path 822 vs 271 Mbit/s, RTT 0.33 vs 0.82 ms, no
+retransmits, ~9% of a core per host when idle (bench/bench_measure.py part 5).
+
+Tried and dropped (kept in the README's notes): PMD without sleep (same rate, a core
+spinning per host); `afxdp-nonpmd` (the main thread polls: ~1.8x only); native XDP
+(ovs-vswitchd 3.1 aborts on a poll-loop assertion); userspace TSO (3.1 drops every
+offloaded packet it must tunnel: "Tunneling packets with HW offload flags is not
+supported"; software segmentation for tunnels came in OVS 3.5).
 
 What it costs, and why it is a choice (`lab up --ovs-io afxdp`), not the default: a
 frame OVS takes by XDP never reaches the kernel's packet taps, so `tcpdump -i eth1`
@@ -17,7 +24,7 @@ what they teach are the same; only the port's type changes.
 
 The choice is the lab's (a file in its run directory); `ensure` brings every marked
 data port in line, in place (no port is removed, no container touched), and the
-plumbing of a new container asks `port_type` for the type to create.
+plumbing of a new container asks `current` for the type to create.
 """
 
 from __future__ import annotations
@@ -50,8 +57,10 @@ class PortType:
 
 TYPES = {
     "packet": PortType(None, {}),
-    "afxdp": PortType("afxdp-nonpmd", {"xdp-mode": "generic"}),
+    "afxdp": PortType("afxdp", {"xdp-mode": "generic"}),
 }
+#: the PMD thread's longest idle sleep with AF_XDP ports, microseconds (OVS 3.1's key)
+PMD_MAXSLEEP = {"pmd-maxsleep": "100"}
 
 
 def check(mode: str) -> str:
@@ -114,6 +123,7 @@ def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) ->
         if host.real:
             continue
         ovs = Ovs(host.ovs_db)
+        _pmd_sleep(ovs, want.type is not None)
         for name, now in _data_ports(ovs):
             if (now.type or "system", now.options) == (want.type or "system", want.options):
                 continue
@@ -129,6 +139,16 @@ def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) ->
         _wait_open(ovs, [n for n, _ in _data_ports(ovs)])
     save(mode)
     return changed
+
+
+def _pmd_sleep(ovs: object, on: bool) -> None:
+    from .ovs import Ovs
+
+    assert isinstance(ovs, Ovs)
+    if on:
+        ovs.api.db_set("Open_vSwitch", ".", ("other_config", PMD_MAXSLEEP)).execute(check_error=True)
+    else:
+        ovs.api.db_remove("Open_vSwitch", ".", "other_config", *PMD_MAXSLEEP).execute(check_error=True)
 
 
 def _wait_open(ovs: object, names: list[str], timeout: float = 5.0) -> None:

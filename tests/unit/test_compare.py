@@ -49,8 +49,15 @@ def test_port_io_renders_the_command_it_runs() -> None:
     assert portio.TYPES["packet"].render("cn-h1-a") == ""
     assert (
         portio.TYPES["afxdp"].render("cn-h1-a")
-        == " -- set interface cn-h1-a type=afxdp-nonpmd options:xdp-mode=generic"
+        == " -- set interface cn-h1-a type=afxdp options:xdp-mode=generic"
     )
-    assert portio.is_xdp("afxdp-nonpmd") and portio.is_xdp("afxdp") and not portio.is_xdp("")
+    assert portio.is_xdp("afxdp") and portio.is_xdp("afxdp-nonpmd") and not portio.is_xdp("")
     with pytest.raises(BadInput, match="unknown OVS port I/O 'dpdk'"):
         portio.check("dpdk")
+
+
+def test_compare_refuses_a_bad_duration_before_anything() -> None:
+    from workbench.engine import Engine
+
+    with pytest.raises(BadInput, match="bad duration 0"):
+        Engine().compare(seconds=0)
