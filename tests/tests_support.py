@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +25,39 @@ def run_cli(
     env: dict[str, str] | None = None,
     check: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """The `containet` command as a user runs it, in the given instance (plus `env`)."""
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=check,
-        env=dict(os.environ, CONTAINET_INSTANCE=instance, **(env or {})),
-    )
+    """The `containet` command as a user runs it, in the given instance: argv in, exit
+    status, stdout and stderr out. It runs in a CliSession of that instance (workbench.cli's
+    main, what the `containet` script calls, in a process kept for the instance: see
+    DRIVER), or in a process of its own with `env` or CONTAINET_FRESH_CLI=1. Tests of
+    what only a process shows (signals, exits, a killed command, two at once) start
+    their own processes."""
+    if env or os.environ.get("CONTAINET_FRESH_CLI") == "1":
+        res = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(os.environ, CONTAINET_INSTANCE=instance, **(env or {})),
+        )
+    else:
+        res = _session(instance)(*args, timeout=timeout)
+    if check and res.returncode:
+        raise subprocess.CalledProcessError(res.returncode, res.args, res.stdout, res.stderr)
+    return res
+
+
+_sessions: dict[tuple[str, ...], CliSession] = {}
+
+
+def _session(instance: str) -> CliSession:
+    """The instance's CliSession, started again when the environment a command would
+    inherit (DOCKER_HOST, CONTAINET_*) changed since, or when the last one died."""
+    seen = tuple(sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith(("CONTAINET_", "DOCKER_"))))
+    key = (instance, *seen)
+    session = _sessions.get(key)
+    if session is None or session.proc.poll() is not None:
+        session = _sessions[key] = CliSession(instance)
+    return session
 
 
 #: containet's CLI (workbench.cli.main, what the `containet` script runs) kept in one
@@ -70,10 +95,15 @@ class CliSession:
         os.close(write)
         self.answers = os.fdopen(read)
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(list(args)) + "\n")
         self.proc.stdin.flush()
+        ready, _, _ = select.select([self.answers], [], [], timeout)
+        if not ready:  # as subprocess.run(timeout=) does: the command is killed
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            raise subprocess.TimeoutExpired(["containet", *args], timeout)
         line = self.answers.readline()
         assert line, f"the CLI driver died running containet {' '.join(args)}"
         rc, out, err = json.loads(line)
