@@ -272,6 +272,7 @@ def bench_paths(engine: Engine, size: Size) -> dict[str, list[float]]:
     paths = [p for p in PATHS if p in engine.scenarios]
     for _ in range(size.path_rounds):
         res = engine.compare("h1-a", "h2-a", paths=paths, seconds=size.iperf_secs)
+        ratios.setdefault("ceiling Gbit/s", []).append((res.ceiling.bps or 0.0) / 1e9)
         for fig in res.paths:
             ratio = fig.ratio(res.ceiling)
             ratios.setdefault(fig.path, []).append(ratio or 0.0)
@@ -291,6 +292,13 @@ def print_paths(ratios: dict[str, list[float]]) -> None:
         "vxlan": "OVS userspace VXLAN",
         "exp2+afxdp": "OVS userspace GRE, AF_XDP ports",
     }
+    ceiling = ratios.pop("ceiling Gbit/s", [])
+    if ceiling:
+        runs = ", ".join(f"{v:.2f}" for v in ceiling)
+        print(
+            f"path {'ceiling':11} {'raw veth between two namespaces':36} "
+            f"{statistics.median(ceiling):.2f} Gbit/s  rounds: {runs}"
+        )
     for path, values in ratios.items():
         mid = statistics.median(values)
         target = ""
