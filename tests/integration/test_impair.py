@@ -103,7 +103,9 @@ def test_loss_is_inside_the_binomial_band(lab: Engine) -> None:
 def test_rate_caps_iperf_and_flags_combine(lab: Engine) -> None:
     state = lab.netem_set("h1-a", rate=100)
     assert state.holds and any("tbf rate 100mbit" in c for c in state.commands), state
-    mbit = lab.iperf("h1-a", "h2-a", seconds=2).received_bps / 1e6
+    # 4 s: a 2 s run loses 10-20% to one late end of test (the end message retransmitted
+    # after TCP's 200 ms minimum RTO on the lossy tunnel, see bench_measure), seen twice
+    mbit = lab.iperf("h1-a", "h2-a", seconds=4).received_bps / 1e6
     assert 85 <= mbit <= 115, mbit
     both = lab.netem_set("h1-a", delay=10, jitter=2, duplicate=1)
     assert both.spec.describe() == "delay 10 ms ±2 ms, duplicate 1%, rate 100 Mbit/s" and both.holds
