@@ -307,6 +307,8 @@ def print_paths(ratios: dict[str, list[float]]) -> None:
         elif path.startswith("exp2"):
             ok = verdict(mid >= 2 * SEED_RATIO)
             target = f"  ({mid / SEED_RATIO:.1f}x the seed's {SEED_RATIO}; target >= 2x: {ok})"
+            if path != "exp2" and ratios.get("exp2"):
+                target += f" {mid / statistics.median(ratios['exp2']):.1f}x exp2 of this run"
         runs = ", ".join(f"{v:.3f}" for v in values)
         print(f"path {path:11} {what.get(path, path):36} {mid:.3f} of the ceiling{target}  rounds: {runs}")
 
