@@ -29,12 +29,14 @@ plumbing of a new container asks `current` for the type to create.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import BadInput
+from .errors import BadInput, NotReady
 from .host import Host
 from .marks import MARK_VALUE, OVS_MARK, RUN_DIR
+from .ovs import Ovs
 
 MODES = ("packet", "afxdp")
 SAVED = RUN_DIR / "ovs-io"
@@ -95,18 +97,18 @@ def is_xdp(iface_type: str) -> bool:
     return iface_type.startswith("afxdp")
 
 
-def _data_ports(ovs: object) -> list[tuple[str, PortType]]:
+def _data_ports(ovs: Ovs) -> list[tuple[str, PortType]]:
     """(interface, how it is opened) of every port containet made on a kernel device."""
-    from .ovs import Ovs
-
-    assert isinstance(ovs, Ovs)
     rows = ovs.api.db_list("Interface", columns=["name", "type", "options", "external_ids"]).execute(
         check_error=True
     )
     return [
         (
             row["name"],
-            PortType(row["type"] or None, {k: v for k, v in row["options"].items() if k == "xdp-mode"}),
+            PortType(
+                None if row["type"] in ("", "system") else row["type"],  # OVS's default, either way
+                {k: v for k, v in row["options"].items() if k == "xdp-mode"},
+            ),
         )
         for row in rows
         if row["external_ids"].get(OVS_MARK) == MARK_VALUE and row["type"] in DATA_TYPES
@@ -114,19 +116,21 @@ def _data_ports(ovs: object) -> list[tuple[str, PortType]]:
 
 
 def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) -> list[str]:
-    """Every marked data port of the lab's hosts in `mode`, in place; what changed."""
-    from .ovs import Ovs
-
+    """Every marked data port of the lab's hosts in `mode`, in place; what changed. A host
+    whose ports are all as wanted is only read (this runs on every `lab up`)."""
     want = TYPES[check(mode)]
     changed: list[str] = []
     for host in hosts:
         if host.real:
             continue
         ovs = Ovs(host.ovs_db)
+        stale = [
+            name for name, now in _data_ports(ovs) if (now.type, now.options) != (want.type, want.options)
+        ]
+        if not stale:
+            continue
         _pmd_sleep(ovs, want.type is not None)
-        for name, now in _data_ports(ovs):
-            if (now.type or "system", now.options) == (want.type or "system", want.options):
-                continue
+        for name in stale:
             with ovs.api.transaction(check_error=True) as txn:
                 txn.add(ovs.api.db_set("Interface", name, ("type", want.type or "")))
                 if want.options:
@@ -136,30 +140,21 @@ def ensure(hosts: Sequence[Host], mode: str, progress: Callable[[str], None]) ->
             line = f"{host.name}: port {name} now {want.type or 'system'} (OVS port I/O {mode})"
             progress(line)
             changed.append(line)
-        _wait_open(ovs, [n for n, _ in _data_ports(ovs)])
+        _wait_open(ovs, stale)
     save(mode)
     return changed
 
 
-def _pmd_sleep(ovs: object, on: bool) -> None:
-    from .ovs import Ovs
-
-    assert isinstance(ovs, Ovs)
+def _pmd_sleep(ovs: Ovs, on: bool) -> None:
     if on:
         ovs.api.db_set("Open_vSwitch", ".", ("other_config", PMD_MAXSLEEP)).execute(check_error=True)
     else:
         ovs.api.db_remove("Open_vSwitch", ".", "other_config", *PMD_MAXSLEEP).execute(check_error=True)
 
 
-def _wait_open(ovs: object, names: list[str], timeout: float = 5.0) -> None:
+def _wait_open(ovs: Ovs, names: list[str], timeout: float = 5.0) -> None:
     """Until OVS has opened each port again (an ofport, no error): a port whose type
     changed is closed and reopened, and frames sent meanwhile are lost."""
-    import time
-
-    from .errors import NotReady
-    from .ovs import Ovs
-
-    assert isinstance(ovs, Ovs)
     deadline = time.monotonic() + timeout
     while True:
         rows = ovs.api.db_list("Interface", names, columns=["name", "ofport", "error"]).execute(
