@@ -254,19 +254,15 @@ class MeasureView(Vertical):
         if what == "compare" and pair:
             self._ask_paths(pair, opts)
             return
-        self.running = what
-        self.cancel = threading.Event()
-        self.query_one("#stop", Button).disabled = False
-        for bid in RUN_BUTTONS:
-            self.query_one(f"#{bid}", Button).disabled = True
+        cancel = self._begin(what)
         if what == "ping" and pair:
             title = f"ping {pair[0]} → {pair[1]}  ({opts.ping_title()})"
             self._plot(Series("ping", title, span=(opts.ping_count - 1) * opts.ping_interval))
-            self._ping(pair[0], pair[1], opts, self.cancel)
+            self._ping(pair[0], pair[1], opts, cancel)
         elif what == "iperf" and pair:
             title = f"iperf {pair[0]} → {pair[1]}  ({opts.iperf_title()})"
             self._plot(Series("iperf", title, span=opts.iperf_seconds))
-            self._iperf(pair[0], pair[1], opts, self.cancel)
+            self._iperf(pair[0], pair[1], opts, cancel)
         else:
             self._title("pingall: every container to every other, against the scenario")
             self.query_one("#measure-log", Log).write_line("pingall")
@@ -274,8 +270,17 @@ class MeasureView(Vertical):
             grid.begin(self._pingall_names, provisional(self._pingall_names, self._vlans))
             self.query_one("#live", ContentSwitcher).current = "matrix"
             grid.table.focus()  # arrows walk the cells at once
-            self._pingall(self.cancel)
+            self._pingall(cancel)
         self._stats("")
+
+    def _begin(self, what: str) -> threading.Event:
+        """A run starts: Stop is live, the other buttons wait for its end (`_finish`)."""
+        self.running = what
+        self.cancel = threading.Event()
+        self.query_one("#stop", Button).disabled = False
+        for bid in RUN_BUTTONS:
+            self.query_one(f"#{bid}", Button).disabled = True
+        return self.cancel
 
     def stop(self) -> None:
         if self.cancel is not None:
@@ -327,17 +332,13 @@ class MeasureView(Vertical):
         def picked(names: list[str] | None) -> None:
             if names is None or self.running:
                 return
-            self.running = "compare"
-            self.cancel = threading.Event()
-            self.query_one("#stop", Button).disabled = False
-            for bid in RUN_BUTTONS:
-                self.query_one(f"#{bid}", Button).disabled = True
+            cancel = self._begin("compare")
             self._title(f"compare {pair[0]} → {pair[1]} over {', '.join(names)}, beside the veth ceiling")
             self.query_one("#measure-log", Log).write_line(
                 f"compare {pair[0]} → {pair[1]}: {', '.join(names)}"
             )
             self._stats("")
-            self._compare(pair[0], pair[1], names, opts.iperf_seconds, self.cancel)
+            self._compare(pair[0], pair[1], names, opts.iperf_seconds, cancel)
 
         self.app.push_screen(ComparePathsScreen(pair[0], pair[1], paths, applied), picked)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .active import Active
@@ -29,7 +28,6 @@ DEFAULT_PATHS = ("kvxlan", "exp2", "vxlan")
 
 class _Core(Protocol):
     mode: str
-    active_path: Any
 
     @property
     def scenarios(self) -> dict[str, Any]: ...
@@ -45,10 +43,6 @@ class _Core(Protocol):
     def undo(self, name: str, on_event: Any = None) -> int: ...
 
     def faults_active(self) -> list[str]: ...
-
-    def locked(self) -> AbstractContextManager[None]: ...
-
-    def plan(self, name: str, setup: Any = None) -> Any: ...
 
     def _running(self, who: str, snap: Snapshot) -> Any: ...
 
