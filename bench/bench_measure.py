@@ -66,6 +66,7 @@ from workbench import cleanup  # noqa: E402
 from workbench.engine import Engine  # noqa: E402
 from workbench.exits import run_main, shielded  # noqa: E402
 from workbench.host import Place  # noqa: E402
+from workbench.measure.compare import CEIL_IPS, CEIL_NS, build_ceiling, remove_ceiling  # noqa: E402
 from workbench.measure.ping import (  # noqa: E402
     ICMP_ECHO_REPLY,
     PingOptions,
@@ -76,8 +77,6 @@ from workbench.measure.ping import (  # noqa: E402
 from workbench.measure.pingall import Member, expectations, run_pingall  # noqa: E402
 
 SRC, DST = "h1-a", "h2-a"
-CEIL_NS = ("cnbm-ceil-a", "cnbm-ceil-b")
-CEIL_IPS = ("10.250.0.1", "10.250.0.2")
 IPERF_PORT = 5301
 T = TypeVar("T")
 PING_INTERVAL = 0.05
@@ -248,21 +247,10 @@ def bench_iperf(engine: Engine, size: Size) -> tuple[list[Run], list[Run], list[
 
 # --- 3. the ceiling ------------------------------------------------------------------------------
 def ceiling(seconds: int) -> float:
-    a, b = CEIL_NS
-    remove_ceiling()
-    run(["ip", "netns", "add", a])
-    run(["ip", "netns", "add", b])
-    run(["ip", "-n", a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", b])
-    for ns, dev, ip in ((a, "veth-a", CEIL_IPS[0]), (b, "veth-b", CEIL_IPS[1])):
-        run(["ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", dev])
-        run(["ip", "-n", ns, "link", "set", dev, "up"])
-        run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    return iperf3_cli(["ip", "netns", "exec", b], ["ip", "netns", "exec", a], CEIL_IPS[1], seconds).bps
-
-
-def remove_ceiling() -> None:
-    for ns in CEIL_NS:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=30)
+    """iperf3 CLI over a raw veth between two fresh namespaces (containet compare's own)."""
+    build_ceiling()
+    a, b = (["ip", "netns", "exec", ns] for ns in CEIL_NS)
+    return iperf3_cli(b, a, CEIL_IPS[1], seconds).bps
 
 
 # --- 5. paths ------------------------------------------------------------------------------------

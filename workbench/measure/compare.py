@@ -94,7 +94,8 @@ def measure_pair(
     return PathFigure(path, title, res.received_bps, median_rtt(ping), res.retransmits, note)
 
 
-def _build_ceiling() -> tuple[Place, Place]:
+def build_ceiling() -> tuple[Place, Place]:
+    """The two namespaces (marked: `clean` sweeps them) joined by a veth, addressed, up."""
     from pyroute2 import IPRoute
 
     from .. import lab
@@ -136,7 +137,7 @@ def measure_ceiling(seconds: float, cancel: threading.Event, progress: Progress)
     title = "raw veth between two namespaces"
     progress(f"{CEILING}: a veth between two throwaway namespaces ({CEIL_NS[0]}, {CEIL_NS[1]})")
     try:
-        a, b = _build_ceiling()
+        a, b = build_ceiling()
         return measure_pair(CEILING, title, ("ceil-a", a), ("ceil-b", b, CEIL_IPS[1]), seconds, cancel)
     finally:
         remove_ceiling()
