@@ -116,11 +116,16 @@ def vxlan_device(
     return Step(VxlanDevice(host, name, vni, local, tuple(remotes), mtu, underlay), why)
 
 
-def tunnels_carry(specs: tuple[ContainerSpec, ...], *, why: str) -> Step:
-    """A barrier: a container of each host reaches one of every other host (every
-    ordered pair of hosts; `specs`: the containers that stand for their host)."""
+def tunnels_carry(*groups: tuple[ContainerSpec, ...], why: str) -> Step:
+    """A barrier: in each group, a container of each host reaches one of every other
+    host (every ordered pair of hosts; a group's specs stand for their hosts on one
+    segment: ovn-vlan has a group per logical switch)."""
     probes = tuple(
-        (a.host, ContainerRef.ours(a.name), b.ip) for a in specs for b in specs if a.host != b.host
+        (a.host, ContainerRef.ours(a.name), b.ip)
+        for specs in groups
+        for a in specs
+        for b in specs
+        if a.host != b.host
     )
     return Step(TunnelsCarry("", probes), why)
 

@@ -77,17 +77,21 @@ def _processes() -> list[Item]:
     OVN's go first, so no ovn-controller reprograms an OVS that is going away."""
     from .capture import capture_pids  # tcpdump of a capture: its filter file is under RUN_DIR
 
-    pids = sorted(pids_using(RUN_DIR), key=lambda p: not _label(p).startswith("ovn"))
-    items = [Item(_label(pid), partial(stop_pid, pid)) for pid in pids]
+    # OVN's first, and a monitor before its daemon (it restarts one killed by a signal it takes for a crash)
+    labels = {pid: _label(pid) for pid in pids_using(RUN_DIR)}
+    pids = sorted(labels, key=lambda p: (not labels[p].startswith("ovn"), "monitor" not in labels[p]))
+    items = [Item(labels[pid], partial(stop_pid, pid)) for pid in pids]
     return items + [Item(f"capture process {pid}", partial(stop_pid, pid)) for pid in capture_pids()]
 
 
 def _program(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return os.path.basename(fh.read().split(b"\0", 1)[0].decode(errors="replace"))
+            first = fh.read().split(b"\0", 1)[0].decode(errors="replace")
     except OSError:
         return "?"
+    program, monitor, _title = first.partition(": monitoring pid ")  # a --monitor process
+    return os.path.basename(program) + (" monitor" if monitor else "")
 
 
 def _label(pid: int) -> str:

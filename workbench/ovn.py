@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import NotReady
 from .marks import MARK_VALUE
-from .ovs import Ovs, OvsPaths, kill_pids, read_pid
+from .ovs import Ovs, OvsPaths, kill_pids, pids_running, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -195,6 +195,11 @@ class Controller:
     def files(self) -> list[Path]:
         return [self.pidfile, self.log, *self.run_dir.glob("ovn-controller.*.ctl")]
 
+    def pids(self) -> list[int]:
+        """Its processes: the daemon and its monitor (alone while it restarts a crashed
+        daemon, when the pidfile names nobody)."""
+        return pids_running((b"ovn-controller",), f"{self.run_dir}/".encode())
+
     def argv(self) -> list[str]:
         return [
             "env",
@@ -278,13 +283,16 @@ def text(argv: Sequence[str]) -> str:
     return shlex.join(argv)
 
 
-def stop(pidfile: Path, files: Sequence[Path], timeout: float = 5.0) -> None:
-    """Stop the daemon of a pidfile and its --monitor process, if it has one (SIGTERM,
-    then SIGKILL), and once both are gone remove its files (a monitor still running
-    would write "died, exiting" into the log after it was removed)."""
+def stop(pidfile: Path, files: Sequence[Path], timeout: float = 5.0, others: Sequence[int] = ()) -> None:
+    """Stop the daemon of a pidfile and its --monitor process, if it has one, and
+    `others` of it (SIGTERM, then SIGKILL); once all are gone remove its files (a
+    monitor still running would write "died, exiting" into the log after it was
+    removed)."""
     pid = read_pid(pidfile)
-    if pid:
-        kill_pids([p for p in (monitor_of(pid), pid) if p], timeout)
+    pids = [p for p in (monitor_of(pid), pid) if p] if pid else []
+    pids += [p for p in others if p not in pids]
+    if pids:
+        kill_pids(pids, timeout)
     for path in files:
         path.unlink(missing_ok=True)
 

@@ -206,7 +206,10 @@ DAEMON_NAMES = (b"ovsdb-server", b"ovs-vswitchd", b"ovn-northd", b"ovn-controlle
 
 def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
     """Processes whose program name ends with one of `programs` and whose command line
-    contains `needle` (a run directory: how our processes are marked)."""
+    contains `needle` (a run directory: how our processes are marked). A daemon's
+    --monitor process counts too: it renames itself "<program>: monitoring pid N",
+    which overwrites its command line, so its environment (OVS_RUNDIR=..., as we
+    start ovn-controller) is where it names the run directory."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -216,9 +219,22 @@ def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
                 cmd = fh.read()
         except OSError:
             continue
-        if cmd.split(b"\0", 1)[0].endswith(programs) and needle in cmd:
+        program, monitor, _title = cmd.split(b"\0", 1)[0].partition(b": monitoring pid ")
+        if not program.endswith(programs):
+            continue
+        if needle in cmd or (monitor and needle in _environ(entry)):
             found.append(int(entry))
     return found
+
+
+def _environ(pid: str) -> bytes:
+    """A process's environment, each value ending with "/" (so that a run directory
+    given as "dir/" matches "OVS_RUNDIR=dir" too)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read().replace(b"\0", b"/\0")
+    except OSError:
+        return b""
 
 
 def pids_using(run_dir: Path) -> list[int]:

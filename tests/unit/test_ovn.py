@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine import Engine
-from workbench.intents.ovn import OvnReady
+from workbench.intents import TunnelsCarry
+from workbench.intents.ovn import LogicalPort, OvnReady
 from workbench.measure.pingall import Member, expectations
 from workbench.ovn import Controller, OvnDb, mac_for
 from workbench.steps import Plan
@@ -32,12 +33,16 @@ def test_one_plan_shape_for_two_to_eight_hosts(hosts: int) -> None:
     assert "tunnel" not in k and "rstp" not in k and "rstp-converged" not in k
     assert k.count("ls") == 1 and k.count("lsp") == containers
     assert k.count("run") == k.count("plumb") == containers
-    # the last step waits: a barrier that changes nothing
-    last = p.steps[-1]
-    assert last.id == "/ovn-ready" and last.readiness and last.host == ""
-    assert f"wait until {containers} logical ports are up and {hosts} chassis tunnelled" == last.title
+    # the last two steps wait, barriers that change nothing: OVN's own view of ready,
+    # then traffic -- a container of each host reaches one of every other host
+    ready, carry = p.steps[-2:]
+    assert ready.id == "/ovn-ready" and ready.readiness and ready.host == ""
+    assert f"wait until {containers} logical ports are up and {hosts} chassis tunnelled" == ready.title
+    assert carry.id == "/tunnels-carry" and carry.readiness and carry.host == ""
+    assert isinstance(carry.intent, TunnelsCarry) and len(carry.intent.probes) == hosts * (hosts - 1)
+    assert {ip for _h, _src, ip in carry.intent.probes} == {f"172.15.42.{100 + i}" for i in range(hosts)}
     assert p.expect == {"all_talk": True}
-    assert len(p.steps) == 3 + 3 * hosts + 1 + 3 * containers + 1
+    assert len(p.steps) == 3 + 3 * hosts + 1 + 3 * containers + 2
 
 
 def test_commands_are_what_runs() -> None:
@@ -90,6 +95,11 @@ def test_ovn_vlan_has_a_switch_per_vlan_and_expects_exp3s_isolation() -> None:
     assert groups == {f"h{k}-a": "ls10" for k in (1, 2, 3)} | {f"h{k}-b": "ls20" for k in (1, 2, 3)}
     lsp = next(s for s in p.steps if s.id == "host1/lsp:h2-b")
     assert "lsp-add ls20 h2-b" in lsp.commands[0].text
+    # the traffic barrier probes within a switch only: across would never answer
+    switch_of_ip = {s.intent.ip: s.intent.switch for s in p.steps if isinstance(s.intent, LogicalPort)}
+    carry = p.steps[-1].intent
+    assert isinstance(carry, TunnelsCarry) and len(carry.probes) == 2 * 3 * 2
+    assert all(groups[src.name] == switch_of_ip[ip] for _host, src, ip in carry.probes)
 
 
 def test_same_group_expectation() -> None:

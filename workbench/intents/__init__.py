@@ -2,9 +2,19 @@
 
 from .base import Cmd, ContainerRef, Intent, Where, render, render_plain
 from .commands import Containet, LabUp, ScenarioApplied
-from .containers import Address, Attach, ContainerRun, ContainerSpec, PairTalks, Plumb, Route, TxChecksumOff
+from .containers import (
+    Address,
+    Attach,
+    ContainerRun,
+    ContainerSpec,
+    PairTalks,
+    Plumb,
+    Route,
+    TunnelsCarry,
+    TxChecksumOff,
+)
 from .firewall import AcceptBridged, FirewallRules, Rule, seed_rules
-from .kernel import KernelUnderlay, TunnelsCarry, VxlanDevice, VxlanRemote
+from .kernel import KernelUnderlay, VxlanDevice, VxlanRemote
 from .netlink import Enslave, LinkUp, LinuxBridge, NeighboursRetried, SetMtu
 from .shaping import QosCap
 from .switch import InterfaceType, OvsBridge, OvsPort, PortTag, Rstp, RstpConverged, TunnelPort, TunnelRemote

@@ -14,10 +14,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from .. import containers as dk
 from .. import links, portio
-from ..errors import BadInput
+from ..errors import BadInput, WorkbenchError
 from ..host import Place
 from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
-from ..measure.ping import PingOptions, Target, ping_from
+from ..measure.ping import PingOptions, PingResult, Source, Target, ping_from, ping_sources
 from ..ovs import one
 from .base import Cmd, ContainerRef, Intent, Readiness, Where, pid_expr
 
@@ -415,3 +415,67 @@ class PairTalks(Readiness):
         except OSError:
             return False
         return got[target].received > 0
+
+
+#: (the host of the container that pings, that container, the address it pings)
+Probe = tuple[str, ContainerRef, str]
+
+
+@dataclass(frozen=True)
+class TunnelsCarry(Readiness):
+    """Readiness, a barrier over the hosts of its probes: across every pair of hosts,
+    a container reaches one on the other host. The last step of a plan whose tunnels
+    are built by someone else's timing (kernel VXLAN learning, ovn-controller
+    programming br-int): configuration written, even "ports up", is not yet frames
+    carried, so "applied" is proven by traffic. One echo per probe and try, every
+    probe in one ping loop; it changes nothing."""
+
+    host: str  # "": a barrier over the hosts of its probes
+    probes: tuple[Probe, ...]
+    bound: float = 10.0
+
+    def key(self) -> str:
+        return "tunnels-carry"
+
+    def title(self) -> str:
+        hosts = sorted({h for h, _c, _ip in self.probes})
+        return f"wait until the tunnels carry frames between {', '.join(hosts)} ({len(self.probes)} pairs)"
+
+    def commands(self) -> tuple[Cmd, ...]:
+        return tuple(Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {ip}", src, host=h) for h, src, ip in self.probes)
+
+    def _silent(self, ctx: Context) -> list[str]:
+        """The probes that got no answer this time, as "src -> ip"."""
+        targets: dict[str, list[Target]] = {}
+        refs: dict[str, ContainerRef] = {}
+        for _h, src, ip in self.probes:
+            targets.setdefault(src.name, []).append(Target(ip, ip))
+            refs[src.name] = src
+        sources, silent = [], []
+        for name, ref in refs.items():
+            try:
+                sources.append(Source(name, ctx.place_of(ref), tuple(targets[name])))
+            except (OSError, WorkbenchError, DockerException):
+                silent += [f"{name} -> {t.ip}" for t in targets[name]]
+        if sources:
+            try:
+                got = ping_sources(sources, PingOptions(count=1, timeout=0.5))
+            except OSError:
+                got = {}
+            for s in sources:
+                silent += [f"{s.name} -> {t.ip}" for t in s.targets if not _answered(got.get((s.name, t)))]
+        return silent
+
+    def verify(self, ctx: Context) -> bool:
+        return not self._silent(ctx)
+
+    def progress(self, ctx: Context) -> str | None:
+        silent = self._silent(ctx)
+        line = f"{len(self.probes) - len(silent)} of {len(self.probes)} pairs answer"
+        if silent:
+            line += f" (waiting: {', '.join(silent[:4])}{' ...' if len(silent) > 4 else ''})"
+        return line
+
+
+def _answered(result: PingResult | None) -> bool:
+    return result is not None and result.received > 0

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import links, portio
-from ..errors import WorkbenchError
 from ..lab import UNDERLAY_KERNEL, UNDERLAY_KEY
 from ..marks import IPT_COMMENT
-from ..measure.ping import PingOptions, Target, ping_from
-from .base import Cmd, ContainerRef, Intent, Readiness, Where
+from .base import Cmd, Intent, Where
 
 if TYPE_CHECKING:
     from ..steps import Context
@@ -261,47 +259,3 @@ class VxlanRemote(Intent):
     def verify(self, ctx: Context) -> bool:
         row = ctx.netlink(ctx.host(self.host).place, links.vxlan_row, self.name)
         return row is not None and self.remote in row.remotes and self.wrong not in row.remotes
-
-
-#: (the container that pings, on its host; the address it pings)
-Probe = tuple[str, ContainerRef, str]
-
-
-@dataclass(frozen=True)
-class TunnelsCarry(Readiness):
-    """Readiness: across every pair of hosts, a container reaches one on the other host.
-    A barrier at the end of kvxlan: each pair crosses one host's flood list one way and
-    the other's back, so "applied" means the tunnels carry frames (a moment after the
-    last device came up, or after the underlay changed hands, they may not yet)."""
-
-    host: str  # "": a barrier over the hosts of its probes
-    probes: tuple[Probe, ...]
-    bound: float = 10.0
-
-    def key(self) -> str:
-        return "tunnels-carry"
-
-    def title(self) -> str:
-        hosts = sorted({h for h, _c, _ip in self.probes})
-        return f"wait until the tunnels carry frames between {', '.join(hosts)} ({len(self.probes)} pairs)"
-
-    def commands(self) -> tuple[Cmd, ...]:
-        return tuple(Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {ip}", src, host=h) for h, src, ip in self.probes)
-
-    def _answering(self, ctx: Context) -> int:
-        once = PingOptions(count=1, timeout=0.5)
-        answered = 0
-        for _h, src, ip in self.probes:
-            target = Target(ip, ip)
-            try:
-                got = ping_from(ctx.place_of(src), src.name, [target], once)
-            except (OSError, WorkbenchError):
-                continue
-            answered += got[target].received > 0
-        return answered
-
-    def verify(self, ctx: Context) -> bool:
-        return self._answering(ctx) == len(self.probes)
-
-    def progress(self, ctx: Context) -> str | None:
-        return f"{self._answering(ctx)} of {len(self.probes)} pairs answer"

@@ -203,6 +203,24 @@ class OvnController(_OvnDaemon):
     def title(self) -> str:
         return f"ovn-controller on {self.host}"
 
+    @property
+    def settle(self) -> float:
+        """23.03.1 may crash right after it starts (see ovn.Controller): its monitor
+        starts it again at once, but a second crash within 10 s waits out those 10 s."""
+        return 12.0
+
+    def apply(self, ctx: Context) -> None:
+        """Started when neither the daemon nor its monitor runs: a monitor alone is
+        restarting a crashed daemon, and a second ovn-controller on one chassis would
+        fight the first over br-int."""
+        if not self.daemon.pids():
+            ctx.run(ctx.host(self.host).place, self.daemon.argv())
+
+    def undo(self, ctx: Context) -> None:
+        """The monitor too, even between a crash and the restart (no pidfile then): a
+        controller left behind would make br-int again, of the kernel's datapath."""
+        ovn.stop(self.daemon.pidfile, self.daemon.files(), others=self.daemon.pids())
+
 
 def _answers(remote: str, which: str) -> bool:
     """The NB ("nb") or SB ("sb") database answers at `remote`."""
