@@ -181,6 +181,8 @@ class HostTree(Tree[str]):
                 "running" if chassis.controller else "NOT RUNNING",
                 "green" if chassis.controller else "bold red",
             )
+            if chassis.crashes:
+                label.append(f" (monitor: {chassis.crashes})", "yellow")
         node = self.root.add(label, expand=True)
         by_name = {p.name: p for ls in ovn.switches for p in ls.ports}
         for name in chassis.ports:

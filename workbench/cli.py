@@ -125,6 +125,8 @@ def _ovn_lines(ovn: OvnView) -> list[str]:
             )
     for ch in ovn.chassis:
         state = {True: "ovn-controller running", False: "ovn-controller NOT RUNNING", None: ""}[ch.controller]
+        if ch.crashes:
+            state += f" (monitor: {ch.crashes})"
         out.append(
             f"  chassis {ch.name:8} {ch.encap} {ch.encap_ip}  {state}  "
             f"ports: {' '.join(ch.ports) or '-'}  tunnels to: {' '.join(ch.tunnels) or '-'}"

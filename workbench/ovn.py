@@ -195,6 +195,20 @@ class Controller:
     def files(self) -> list[Path]:
         return [self.pidfile, self.log, *self.run_dir.glob("ovn-controller.*.ctl")]
 
+    def crashes(self) -> str:
+        """What its monitor says of crashes ("2 crashes: pid 13900 died, killed
+        (Segmentation fault)"), "" when it says "healthy" or there is no monitor."""
+        for pid in self.pids():
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+            except OSError:
+                continue
+            _program, monitor, rest = title.partition(": monitoring pid ")
+            note = rest.partition(" (")[2].rstrip().removesuffix(")")
+            if monitor and note != "healthy":
+                return note
+        return ""
+
     def pids(self) -> list[int]:
         """Its processes: the daemon and its monitor (alone while it restarts a crashed
         daemon, when the pidfile names nobody)."""

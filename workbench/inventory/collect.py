@@ -262,6 +262,7 @@ def ovn_view(hosts: Sequence[Host], views: Sequence[HostView]) -> OvnView | None
                 controller=alive,
                 ports=tuple(sorted(p for p, c in bound.items() if c == ch["name"])),
                 tunnels=tunnels,
+                crashes=ovn.Controller(host.run_dir).crashes() if host and host.run_dir else "",
             )
         )
     return replace(base, switches=tuple(switches), chassis=tuple(chassis))

@@ -162,7 +162,8 @@ class OvnSwitch:
 @dataclass(frozen=True)
 class OvnChassis:
     """A chassis in SB: its encapsulation, whether its ovn-controller runs (None: not a
-    lab host, unknown), the ports bound on it and its Geneve tunnels (remote IPs)."""
+    lab host, unknown), the ports bound on it, its Geneve tunnels (remote IPs) and, in
+    the lab, what the controller's monitor says of its crashes ("" none)."""
 
     name: str
     encap: str
@@ -170,6 +171,7 @@ class OvnChassis:
     controller: bool | None
     ports: tuple[str, ...]
     tunnels: tuple[str, ...]
+    crashes: str = ""
 
 
 @dataclass(frozen=True)
