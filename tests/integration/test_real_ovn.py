@@ -19,7 +19,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,3 +178,45 @@ def test_ovn_on_a_real_host_uses_the_systems_ovn_and_takes_back_only_its_own(sys
     assert marked_nb() == [] and FOREIGN_LS in nbctl("ls-list")
     assert ovs_ids(system_ovn).get("ovn-encap-type") == "vxlan"
     assert all(pid_alive(p) for p in [*central.values(), controller] if p)
+
+
+def test_the_tuis_live_sources_follow_the_systems_ovn(system_ovn: SystemOvn) -> None:
+    """The TUI's watcher in real mode: no OVN to watch until this host's OVS points at a
+    central (quiet: no state, no error); once `apply` has, it connects to host1's NB
+    and SB over the underlay within a second or two, and `undo` deleting the logical
+    ports arrives as row events."""
+    from workbench.engine import Engine
+    from workbench.inventory.watch import Change, SourceState
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(RO, "--real", "--ovs-db", system_ovn.ovs, *args, env=system_ovn.env, timeout=90)
+
+    changes: list[Change] = []
+    states: list[SourceState] = []
+    watcher = Engine(mode="real", ovs_db=system_ovn.ovs).watch(changes.append, states.append)
+    ovn_sources = sorted(s.source for s in watcher.sources if s.source.startswith("ovn"))
+    assert ovn_sources == ["ovn-nb", "ovn-sb"]
+
+    def seen(source: str, detail: str = "") -> bool:
+        return any(c.source == source and detail in c.detail for c in list(changes))
+
+    def within(seconds: float, what: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + seconds
+        while not what() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return what()
+
+    watcher.start()
+    try:
+        time.sleep(1.5)
+        assert not [s for s in states if s.source.startswith("ovn")]
+        assert not seen("ovn-nb") and not seen("ovn-sb")
+        assert cli("scenario", "apply", "ovn").returncode == 0
+        assert within(5, lambda: {s.source for s in states if s.connected} >= {"ovn-nb", "ovn-sb"}), states
+        del changes[:]
+        assert cli("scenario", "undo", "ovn").returncode == 0
+        assert within(5, lambda: seen("ovn-nb", "Logical_Switch_Port delete")), changes
+        assert within(5, lambda: seen("ovn-sb", "Port_Binding delete")), changes
+        assert not [s for s in states if s.source.startswith("ovn") and not s.connected], states
+    finally:
+        watcher.stop()

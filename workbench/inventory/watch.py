@@ -336,24 +336,44 @@ class OvsSource(_Source):
 
 
 class OvnSource(OvsSource):
-    """Row events of OVN's northbound or southbound database on the central host (a
-    logical port added, going up, bound; a chassis coming or going), so the inventory
-    follows OVN live. While no OVN runs there (no socket) it waits quietly: OVN
-    stopped by `scenario undo` is not a source that broke."""
+    """Row events of OVN's northbound or southbound database (a logical port added,
+    going up, bound; a chassis coming or going), so the inventory follows OVN live.
+    Where: in the lab, the central host's run directory (its socket); in real mode,
+    the central this host's OVS points ovn-controller at (`external_ids:ovn-remote`,
+    host1's tcp:10.0.0.3:6642 and its NB beside it). While there is none (no socket,
+    no ovn-remote) it waits quietly: OVN stopped or never applied is not a source that
+    broke, and one applied later is found within a second."""
 
     def __init__(self, host: Host, which: str, on_change: OnChange, on_state: OnState) -> None:
         super().__init__(host, on_change, on_state)
         from ..ovn import OvnDb
 
-        assert host.run_dir is not None
-        db = OvnDb(host.run_dir, which)
+        self.which, self.ovs_db = which, host.ovs_db
         self.source = f"ovn-{which}"
         self.name = f"watch:{self.source}:{host.name}"
-        self.remote, self.database, self.columns = db.remote, db.database, OVN_COLUMNS[which]
-        self.sock = db.sock
+        self.columns = OVN_COLUMNS[which]
+        self.database = "OVN_Northbound" if which == "nb" else "OVN_Southbound"
+        self.db = None if host.real or host.run_dir is None else OvnDb(host.run_dir, which)
+        self.remote = self.db.remote if self.db is not None else ""
+
+    def locate(self) -> str | None:
+        """The database's remote, None while there is no OVN to watch."""
+        if self.db is not None:
+            return self.db.remote if self.db.sock.exists() else None
+        from ..ovn import nb_of
+        from ..ovs import select as read_tables
+
+        try:
+            rows = read_tables(self.ovs_db, ["Open_vSwitch"], timeout=2)["Open_vSwitch"]
+        except WorkbenchError:
+            return None
+        sb = str(((rows[0].get("external_ids") or {}) if rows else {}).get("ovn-remote", ""))
+        if not sb.startswith("tcp:"):
+            return None
+        return sb if self.which == "sb" else nb_of(sb)
 
     def state(self, connected: bool, detail: str = "") -> None:
-        if not connected and not self.sock.exists():
+        if not connected and self.locate() is None:
             if self.connected:  # OVN went away on purpose: re-read, say nothing
                 self.connected = None
                 self.change("stopped")
@@ -361,9 +381,10 @@ class OvnSource(OvsSource):
         super().state(connected, detail)
 
     def listen(self) -> None:
-        while not self.sock.exists():
-            if self.stopping.wait(0.5):
+        while (remote := self.locate()) is None:
+            if self.stopping.wait(1.0 if self.db is None else 0.5):
                 return
+        self.remote = remote
         super().listen()
 
 
@@ -390,8 +411,8 @@ class Watcher:
             if ovs:
                 self.sources.append(OvsSource(h, on_change, state))
         central = hosts[0] if hosts else None
-        if ovs and central is not None and central.run_dir is not None and not central.real:
-            for which in ("nb", "sb"):  # where OVN central runs in the lab (scenario ovn)
+        if ovs and central is not None and (central.real or central.run_dir is not None):
+            for which in ("nb", "sb"):  # OVN central: host1 in the lab, the system's in real mode
                 self.sources.append(OvnSource(central, which, on_change, state))
 
     def start(self) -> Watcher:
