@@ -177,7 +177,9 @@ class Controller:
     its first OpenFlow connection in about one start of eight (then no port of
     that host ever comes up). Its monitor process starts it again after a crash;
     a daemon killed (SIGKILL, SIGTERM) is not restarted by the monitor, which
-    exits with it: that is for `scenario apply` to see and repair."""
+    exits with it: that is for `scenario apply` to see and repair. A second crash
+    within 10 s makes the monitor wait out those 10 s (then only the monitor runs,
+    the pidfile names a dead process): see intents.ovn.restart_held_off."""
 
     run_dir: Path
 

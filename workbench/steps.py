@@ -12,6 +12,7 @@ undo itself. State is never stored: a step is "applied" when verify() says so.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import queue
@@ -138,7 +139,8 @@ PROGRESS_EVERY = 0.5
 
 def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] | None = None) -> bool:
     """Poll verify until it holds or `settle` seconds pass; meanwhile, every
-    PROGRESS_EVERY seconds, hand the intent's progress line (if it has one) on."""
+    PROGRESS_EVERY seconds, let the intent nudge what it waits for and hand its
+    progress line (if it has one) on."""
     start = time.monotonic()
     deadline = start + step.settle
     next_line = start + PROGRESS_EVERY
@@ -148,12 +150,18 @@ def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] |
         now = time.monotonic()
         if now >= deadline:
             return False
-        if on_progress is not None and now >= next_line:
+        if now >= next_line:
             next_line = now + PROGRESS_EVERY
-            line = _safe_progress(step, ctx)
-            if line:
+            _safe_nudge(step, ctx)
+            line = _safe_progress(step, ctx) if on_progress is not None else None
+            if line and on_progress is not None:
                 on_progress(line)
         time.sleep(0.05)
+
+
+def _safe_nudge(step: Step, ctx: Context) -> None:
+    with contextlib.suppress(Exception):  # a nudge that fails leaves verify to say so
+        step.intent.nudge(ctx)
 
 
 def _safe_progress(step: Step, ctx: Context) -> str | None:

@@ -72,7 +72,8 @@ class Intent:
     about (a container), "" for the host itself (see Plan.apply); `readiness`: it
     changes nothing, only waits until what the steps before it made is ready (so
     `back` and `undo` pass over it); `progress`: while verify waits, one line on how
-    far it is (None: nothing to say)."""
+    far it is (None: nothing to say); `nudge`: while verify waits, a chance to put
+    right what keeps it from holding (nothing, for most)."""
 
     host: str
 
@@ -93,6 +94,9 @@ class Intent:
         return False
 
     def progress(self, ctx: Context) -> str | None:
+        return None
+
+    def nudge(self, ctx: Context) -> None:
         return None
 
     def key(self) -> str:
