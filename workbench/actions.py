@@ -88,8 +88,10 @@ def linux_bridge(host: str, name: str, address: str, *, why: str) -> Step:
     return Step(LinuxBridge(host, name, address), why)
 
 
-def ovs_bridge(host: str, name: str, *, why: str, datapath: str = "netdev") -> Step:
-    return Step(OvsBridge(host, name, datapath), why)
+def ovs_bridge(
+    host: str, name: str, *, why: str, datapath: str = "netdev", fail_mode: str | None = None
+) -> Step:
+    return Step(OvsBridge(host, name, datapath, fail_mode), why)
 
 
 def tunnel_port(host: str, bridge: str, port: str, tun_type: str, remote_ip: str, *, why: str) -> Step:

@@ -466,12 +466,15 @@ class Ovs:
         row = self.row(table, name)
         return row is not None and (row.get("external_ids") or {}).get(OVS_MARK) == MARK_VALUE
 
-    def add_bridge(self, name: str, datapath_type: str = "netdev") -> None:
-        """Create and mark a bridge; one that exists already is left as it is."""
+    def add_bridge(self, name: str, datapath_type: str = "netdev", fail_mode: str | None = None) -> None:
+        """Create and mark a bridge (with `fail_mode`, in the same transaction); one that
+        exists already is left as it is."""
         if self.has_bridge(name):
             return
         with self.api.transaction(check_error=True) as txn:
             txn.add(self.api.add_br(name, may_exist=True, datapath_type=datapath_type))
+            if fail_mode is not None:
+                txn.add(self.api.db_set("Bridge", name, ("fail_mode", fail_mode)))
             txn.add(self.api.db_set("Bridge", name, ("external_ids", MARK)))
             txn.add(self.api.db_set("Port", name, ("external_ids", MARK)))
             txn.add(self.api.db_set("Interface", name, ("external_ids", MARK)))

@@ -118,6 +118,10 @@ def crash_until_down(host: str) -> None:
     assert len(controllers_of(host)) == 1  # its monitor, waiting
 
 
+def controller_log(host: str) -> str:
+    return (RUN / host / "ovn-controller.log").read_text(errors="replace")
+
+
 def pid_in(pidfile: Path) -> int:
     """The pid a pidfile names, 0 when it names none (a restarting daemon replaces a
     stale pidfile: for a moment there is none)."""
@@ -234,6 +238,11 @@ def test_ovn_every_pair_talks_then_a_killed_controller_is_found_and_repaired() -
     assert [(c["name"], c["controller"], len(c["tunnels"])) for c in ovn["chassis"]] == [
         (f"host{k}", True, HOSTS - 1) for k in range(1, HOSTS + 1)
     ]
+
+    # br-int was secure from its creation: no controller switched it (OVS flushes every flow
+    # of a bridge whose fail mode changes, behind the back of a controller installing them)
+    switched = [h for h in range(1, HOSTS + 1) if "fail-mode changed" in controller_log(f"host{h}")]
+    assert switched == []
 
     iperf = cli("iperf", "h1-a", "h3-a", "-t", "1", "--json")
     assert iperf.returncode == 0, iperf.stderr

@@ -65,6 +65,9 @@ def test_commands_are_what_runs() -> None:
     ):
         assert part in text
 
+    br_int = next(s for s in p.steps if s.id == "host2/ovs:br-int")
+    assert "fail_mode=secure" in br_int.commands[0].text  # from its creation: see scenarios.ovn
+
     ctl = next(s for s in p.steps if s.id == "host2/ovn-controller")
     assert ctl.commands[0].text.startswith("env OVS_RUNDIR=")
     assert " ovn-controller unix:" in ctl.commands[0].text and "/host2/db.sock" in ctl.commands[0].text

@@ -21,9 +21,13 @@ def _set(ctx: Context, host: str, table: str, record: str, *values: tuple[str, A
 
 @dataclass(frozen=True)
 class OvsBridge(Intent):
+    """An OVS bridge of ours; `fail_mode` set from its creation on (OVN's br-int is
+    "secure": see scenarios.ovn)."""
+
     host: str
     name: str
     datapath: str = "netdev"
+    fail_mode: str | None = None
 
     def key(self) -> str:
         return f"ovs:{self.name}"
@@ -33,6 +37,7 @@ class OvsBridge(Intent):
 
     def commands(self) -> tuple[Cmd, ...]:
         dp = f" datapath_type={self.datapath}" if self.datapath != "system" else ""
+        dp += f" fail_mode={self.fail_mode}" if self.fail_mode else ""
         dp = f" -- set bridge {self.name}{dp} external_ids:{OVS_MARK}={MARK_VALUE}"
         return (
             Cmd(Where.OVS, f"ovs-vsctl add-br {self.name}{dp}"),
@@ -40,7 +45,7 @@ class OvsBridge(Intent):
         )
 
     def apply(self, ctx: Context) -> None:
-        ctx.ovs(self.host).add_bridge(self.name, datapath_type=self.datapath)
+        ctx.ovs(self.host).add_bridge(self.name, datapath_type=self.datapath, fail_mode=self.fail_mode)
 
         def up(ipr: Any) -> None:
             if links.index_of(ipr, self.name) is not None:
