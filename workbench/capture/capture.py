@@ -302,7 +302,8 @@ class Capture:
                     ending, flush_until = "gone", now
             if ending is not None and now >= flush_until:
                 ended = ending
-                self._end_tcpdump(fd, reader, writer)
+                if not self._end_tcpdump(fd, reader, writer):
+                    proc.kill()  # deaf to SIGINT for STOP_WAIT: waiting longer only delays Ctrl-C
                 break
         try:
             proc.wait(STOP_WAIT)
@@ -321,11 +322,12 @@ class Capture:
                 f"{self.target.label} disappeared: the capture ended after {self.result.seen} frame(s)"
             )
 
-    def _end_tcpdump(self, fd: int, reader: StreamReader, writer: Writer | None) -> None:
-        """SIGINT: tcpdump writes what it holds and its statistics, then exits."""
+    def _end_tcpdump(self, fd: int, reader: StreamReader, writer: Writer | None) -> bool:
+        """SIGINT: tcpdump writes what it holds and its statistics, then exits. False
+        when it had not closed its output after STOP_WAIT."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
-            return
+            return True
         with suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
         until = time.monotonic() + STOP_WAIT
@@ -334,8 +336,9 @@ class Capture:
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
-                    return
+                    return True
                 self._keep(reader.feed(chunk), writer)
+        return False
 
     def _why_ended(self, code: int | None) -> str:
         text = " ".join(self._stderr[-3:]).lower()
