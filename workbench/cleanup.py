@@ -27,7 +27,7 @@ from .capture.mirror import marked_mirrors, remove_marked
 from .errors import NotReady, WorkbenchError
 from .host import Place
 from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
-from .ovs import Ovs, pids_using, select, stop_pid, uuids
+from .ovs import Ovs, monitor_title, pids_using, select, stop_pid, uuids
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
 
@@ -90,8 +90,8 @@ def _program(pid: int) -> str:
             first = fh.read().split(b"\0", 1)[0].decode(errors="replace")
     except OSError:
         return "?"
-    program, monitor, _title = first.partition(": monitoring pid ")  # a --monitor process
-    return os.path.basename(program) + (" monitor" if monitor else "")
+    program, title = monitor_title(first)
+    return os.path.basename(program) + (" monitor" if title is not None else "")
 
 
 def _label(pid: int) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import NotReady
 from .marks import MARK_VALUE
-from .ovs import Ovs, OvsPaths, kill_pids, pids_running, read_pid
+from .ovs import MONITOR_TITLE, Ovs, OvsPaths, kill_pids, monitor_title, pids_running, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -199,15 +199,20 @@ class Controller:
 
     def crashes(self) -> str:
         """What its monitor says of crashes ("2 crashes: pid 13900 died, killed
-        (Segmentation fault)"), "" when it says "healthy" or there is no monitor."""
-        for pid in self.pids():
+        (Segmentation fault)"), "" when it says "healthy" or there is no monitor.
+        A running daemon's monitor is its parent; only a daemon that is down makes
+        this scan /proc for a monitor (the inventory asks on every refresh)."""
+        pid = read_pid(self.pidfile)
+        parent = monitor_of(pid) if pid else None
+        candidates = self.pids() if not pid else [parent] if parent else []
+        for candidate in candidates:
             try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+                first = Path(f"/proc/{candidate}/cmdline").read_bytes().split(b"\0", 1)[0]
             except OSError:
                 continue
-            _program, monitor, rest = title.partition(": monitoring pid ")
-            note = rest.partition(" (")[2].rstrip().removesuffix(")")
-            if monitor and note != "healthy":
+            _program, title = monitor_title(first.decode(errors="replace"))
+            note = (title or "").partition(" (")[2].rstrip().removesuffix(")")
+            if title is not None and note != "healthy":
                 return note
         return ""
 
@@ -321,7 +326,7 @@ def monitor_of(pid: int) -> int | None:
         title = Path(f"/proc/{ppid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
         return None
-    return ppid if f": monitoring pid {pid}".encode() in title else None
+    return ppid if f"{MONITOR_TITLE}{pid}".encode() in title else None
 
 
 def mac_for(ip: str) -> str:

@@ -204,6 +204,18 @@ def kill_pids(pids: list[int], timeout: float = 5.0) -> None:
 DAEMON_NAMES = (b"ovsdb-server", b"ovs-vswitchd", b"ovn-northd", b"ovn-controller")
 
 
+#: what an OVS/OVN daemon's --monitor process calls itself after its program name
+MONITOR_TITLE = ": monitoring pid "
+
+
+def monitor_title(first_arg: str) -> tuple[str, str | None]:
+    """A process's first argument -> its program, and for a --monitor process (which
+    overwrites its command line with "<program>: monitoring pid N (note)") the rest
+    of that title, "N (note)"; None for any other process."""
+    program, monitor, rest = first_arg.partition(MONITOR_TITLE)
+    return program, (rest if monitor else None)
+
+
 def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
     """Processes whose program name ends with one of `programs` and whose command line
     contains `needle` (a run directory: how our processes are marked). A daemon's
@@ -219,10 +231,10 @@ def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
                 cmd = fh.read()
         except OSError:
             continue
-        program, monitor, _title = cmd.split(b"\0", 1)[0].partition(b": monitoring pid ")
-        if not program.endswith(programs):
+        program, title = monitor_title(cmd.split(b"\0", 1)[0].decode(errors="replace"))
+        if not program.encode().endswith(programs):
             continue
-        if needle in cmd or (monitor and needle in _environ(entry)):
+        if needle in cmd or (title is not None and needle in _environ(entry)):
             found.append(int(entry))
     return found
 
