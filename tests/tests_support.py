@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,18 @@ from workbench.inventory.model import Snapshot
 from workbench.marks import docker_name
 
 VOLATILE = {"rx_packets", "tx_packets", "state"}
+
+
+def kill9(*pids: int, within: float = 10.0) -> None:
+    """A crash: SIGKILL, and back once the processes are gone. The signal is queued at
+    once but a process dies when it next runs (a busy ovs-vswitchd's threads take a
+    while); a crash is only simulated once it has happened."""
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + within
+    while any(Path(f"/proc/{p}").exists() for p in pids):
+        assert time.monotonic() < deadline, f"pid(s) {pids} still there {within:g} s after SIGKILL"
+        time.sleep(0.02)
 
 
 def run_cli(

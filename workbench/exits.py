@@ -10,7 +10,10 @@ what a command built is removed. Three other ways out skipped that:
   `finally` that then skips the rest of its cleanup -- and once more when the
   interpreter flushes stdout on its way out.
 
-`handled()` puts all three on Ctrl-C's path. SIGTERM and SIGHUP raise `Stop`,
+`handled()` puts all three on Ctrl-C's path. It also gives Ctrl-C back to a
+command started in the background by a script (`containet capture ... &`): the
+shell starts such a command with SIGINT ignored, and `kill -INT`, a script's
+Ctrl-C, did nothing (tcpdump and ping take SIGINT back the same way). SIGTERM and SIGHUP raise `Stop`,
 a KeyboardInterrupt, in the main thread; a further one while the cleanup runs
 is ignored (a second Ctrl-C still aborts, as always). stdout is written line by
 line, so a closed reader is noticed at the next line: `Stop` is raised once in
@@ -220,6 +223,10 @@ def handled() -> Iterator[Guard]:
     if threading.current_thread() is threading.main_thread():
         for sig in SIGNALS:
             previous[sig] = signal.signal(sig, on_signal)
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            # started with `&` by a script: the shell set SIGINT to ignored, so `kill -INT`
+            # (how a script or a test says Ctrl-C) was lost and a capture ran to its bound
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
         guard.signals = True
     out, err = sys.stdout, sys.stderr
     sys.stdout = cast(TextIO, _Guarded(out, guard, raises=True))

@@ -98,11 +98,7 @@ def veth_ifindex(lab: Lab, name: str) -> int | None:
 
 
 def kill(pidfile: Path) -> None:
-    pid = int(pidfile.read_text())
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    support.kill9(int(pidfile.read_text()))
 
 
 # --- the faults: what each does, which containers it hits, what `lab up` must say --------

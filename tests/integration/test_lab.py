@@ -137,8 +137,7 @@ def test_killed_half_way_then_clean_leaves_nothing_and_spares_foreign_things(own
 def test_half_built_lab_is_repaired_not_stacked(own_lab: None) -> None:
     assert cli("lab", "up").returncode == 0
     # crash simulation: one host's OVS dies
-    pid = int((RUN / "host2" / "ovs-vswitchd.pid").read_text())
-    os.kill(pid, signal.SIGKILL)
+    support.kill9(int((RUN / "host2" / "ovs-vswitchd.pid").read_text()))
     assert "half-built" in cli("lab", "status").stdout
     host1 = (RUN / "host1" / "ovs-vswitchd.pid").read_text()
     up = cli("lab", "up")

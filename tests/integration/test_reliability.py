@@ -216,11 +216,7 @@ def test_dockerd_and_ovs_going_away_and_back(private_dockerd: PrivateDockerd) ->
 
     # one OVS instance (this lab's host2) stops: that host says OVS disconnected
     pids = [int((RUN / "host2" / f"{d}.pid").read_text()) for d in ("ovs-vswitchd", "ovsdb-server")]
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    support.kill9(*pids)
     text = cli("status", env=env, timeout=60)
     assert text.returncode == 0 and "host2  underlay 10.0.0.4 (OVS disconnected)" in text.stdout, text.stdout
     hosts = {h["name"]: h for h in status(env)["hosts"]}

@@ -68,14 +68,22 @@ def mark(tmp_path: Path) -> Path:
     return tmp_path / "mark"
 
 
-def start(body: str, mark: Path, cleanup: float = 0.0) -> subprocess.Popen[str]:
+def start(body: str, mark: Path, cleanup: float = 0.0, background: bool = False) -> subprocess.Popen[str]:
+    """The program in a child; `background`: started as a script's `cmd &` starts it
+    (a non-interactive shell sets SIGINT and SIGQUIT to ignored)."""
     code = PROGRAM.format(body=textwrap.indent(textwrap.dedent(body), " " * 8), cleanup=cleanup)
     return subprocess.Popen(
         [sys.executable, "-c", code, str(mark)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_background if background else None,
     )
+
+
+def _as_background() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
 
 
 @pytest.fixture
@@ -101,6 +109,18 @@ def test_a_signal_runs_the_cleanup(
     assert mark.read_text() == "finally\ncleaned\n"
     assert out == "cleaning up\n"
     assert err == f"prog: stopped by {sig.name}\n"
+
+
+def test_sigint_stops_a_command_a_script_started_in_the_background(
+    mark: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    p = start(WAIT, mark, background=True)
+    procs.append(p)
+    assert p.stderr is not None and p.stderr.readline() == "ready\n"
+    p.send_signal(signal.SIGINT)
+    _out, err = p.communicate(timeout=5)  # ignored, it would sleep its 10 s out
+    assert p.returncode == 130 and err == "prog: interrupted\n"
+    assert mark.read_text() == "finally\ncleaned\n"
 
 
 def test_a_second_signal_waits_for_the_cleanup(mark: Path, procs: list[subprocess.Popen[str]]) -> None:
