@@ -27,7 +27,7 @@ from .capture.mirror import marked_mirrors, remove_marked
 from .errors import NotReady, WorkbenchError
 from .host import Place
 from .marks import IPT_COMMENT, MARK_VALUE, OVS_MARK, RUN_DIR
-from .ovs import Ovs, monitor_title, pids_using, select, stop_pid, uuids
+from .ovs import Ovs, pids_using, process_title, select, stop_pid, uuids
 
 SYSTEM_OVS_SOCK = Path("/var/run/openvswitch/db.sock")
 
@@ -85,12 +85,10 @@ def _processes() -> list[Item]:
 
 
 def _program(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            first = fh.read().split(b"\0", 1)[0].decode(errors="replace")
-    except OSError:
+    found = process_title(pid)
+    if found is None:
         return "?"
-    program, title = monitor_title(first)
+    program, title = found
     return os.path.basename(program) + (" monitor" if title is not None else "")
 
 

@@ -10,10 +10,7 @@ what a command built is removed. Three other ways out skipped that:
   `finally` that then skips the rest of its cleanup -- and once more when the
   interpreter flushes stdout on its way out.
 
-`handled()` puts all three on Ctrl-C's path. It also gives Ctrl-C back to a
-command started in the background by a script (`containet capture ... &`): the
-shell starts such a command with SIGINT ignored, and `kill -INT`, a script's
-Ctrl-C, did nothing (tcpdump and ping take SIGINT back the same way). SIGTERM and SIGHUP raise `Stop`,
+`handled()` puts all three on Ctrl-C's path. SIGTERM and SIGHUP raise `Stop`,
 a KeyboardInterrupt, in the main thread; a further one while the cleanup runs
 is ignored (a second Ctrl-C still aborts, as always). stdout is written line by
 line, so a closed reader is noticed at the next line: `Stop` is raised once in
@@ -24,6 +21,11 @@ file descriptor itself, so the interpreter's last flush and later prints in
 A stderr that is gone (a hung-up terminal) goes quiet the same way, without
 raising. `shielded()` keeps a final cleanup whole: a way out taken inside it is
 raised at its end. `run_main` wraps a benchmark's main with all this.
+
+`handled()` also gives Ctrl-C back to a command a script started in the
+background (`containet capture ... &`): the shell starts it with SIGINT ignored,
+and `kill -INT`, a script's Ctrl-C, did nothing (tcpdump and ping take SIGINT
+back the same way).
 
 Exit status: 128 + the signal (143 for SIGTERM, 129 for SIGHUP, 141 for a
 closed output, as a shell reports a process killed by SIGPIPE); Ctrl-C 130.

@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import NotReady
 from .marks import MARK_VALUE
-from .ovs import MONITOR_TITLE, Ovs, OvsPaths, kill_pids, monitor_title, pids_running, read_pid
+from .ovs import MONITOR_TITLE, Ovs, OvsPaths, kill_pids, pids_running, process_title, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -206,11 +206,7 @@ class Controller:
         parent = monitor_of(pid) if pid else None
         candidates = self.pids() if not pid else [parent] if parent else []
         for candidate in candidates:
-            try:
-                first = Path(f"/proc/{candidate}/cmdline").read_bytes().split(b"\0", 1)[0]
-            except OSError:
-                continue
-            _program, title = monitor_title(first.decode(errors="replace"))
+            _program, title = process_title(candidate) or ("", None)
             note = (title or "").partition(" (")[2].rstrip().removesuffix(")")
             if title is not None and note != "healthy":
                 return note

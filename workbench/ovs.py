@@ -216,6 +216,16 @@ def monitor_title(first_arg: str) -> tuple[str, str | None]:
     return program, (rest if monitor else None)
 
 
+def process_title(pid: int) -> tuple[str, str | None] | None:
+    """monitor_title of a running process's first argument; None: no such process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            first = fh.read().split(b"\0", 1)[0]
+    except OSError:
+        return None
+    return monitor_title(first.decode(errors="replace"))
+
+
 def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
     """Processes whose program name ends with one of `programs` and whose command line
     contains `needle` (a run directory: how our processes are marked). A daemon's

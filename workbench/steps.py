@@ -153,8 +153,7 @@ def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] |
         if now >= next_line:
             next_line = now + PROGRESS_EVERY
             _safe_nudge(step, ctx)
-            line = _safe_progress(step, ctx) if on_progress is not None else None
-            if line and on_progress is not None:
+            if on_progress is not None and (line := _safe_progress(step, ctx)):
                 on_progress(line)
         time.sleep(0.05)
 

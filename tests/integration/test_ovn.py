@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import tests_support as support
 
+from workbench.ovs import pid_alive
+
 pytestmark = pytest.mark.lab
 
 OV = f"{os.environ['CONTAINET_INSTANCE'][:6]}ov"  # this module's own instance
@@ -132,13 +134,8 @@ def pid_in(pidfile: Path) -> int:
 
 
 def alive(pid: int) -> bool:
-    """The process runs (a zombie, dead and not yet reaped, does not)."""
-    if pid <= 0:
-        return False
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
+    """The process runs (a zombie, dead and not yet reaped, does not); 0 is no process."""
+    return pid > 0 and pid_alive(pid)
 
 
 @pytest.fixture
