@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import NotReady
 from .marks import MARK_VALUE
-from .ovs import MONITOR_TITLE, Ovs, OvsPaths, kill_pids, pids_running, process_title, read_pid
+from .ovs import Ovs, OvsPaths, kill_pids, pids_running, process_title, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -203,12 +203,17 @@ class Controller:
         A running daemon's monitor is its parent; only a daemon that is down makes
         this scan /proc for a monitor (the inventory asks on every refresh)."""
         pid = read_pid(self.pidfile)
-        parent = monitor_of(pid) if pid else None
-        candidates = self.pids() if not pid else [parent] if parent else []
+        if pid:
+            parent = monitor_of(pid)
+            candidates = [parent] if parent else []
+        else:
+            candidates = self.pids()
         for candidate in candidates:
-            _program, title = process_title(candidate) or ("", None)
-            note = (title or "").partition(" (")[2].rstrip().removesuffix(")")
-            if title is not None and note != "healthy":
+            title = (process_title(candidate) or ("", None))[1]
+            if title is None:
+                continue  # the daemon itself (or gone): only a monitor has a note
+            note = title.partition(" (")[2].rstrip().removesuffix(")")
+            if note != "healthy":
                 return note
         return ""
 
@@ -319,10 +324,10 @@ def monitor_of(pid: int) -> int | None:
     "<program>: monitoring pid <pid> ..." (None: it has none)."""
     try:
         ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        title = Path(f"/proc/{ppid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
         return None
-    return ppid if f"{MONITOR_TITLE}{pid}".encode() in title else None
+    title = (process_title(ppid) or ("", None))[1]  # "<pid> (<note>)" for a monitor
+    return ppid if title is not None and title.split(" ", 1)[0] == str(pid) else None
 
 
 def mac_for(ip: str) -> str:

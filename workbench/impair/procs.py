@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..host import Place
 from ..marks import RUN_DIR
+from ..ovs import pid_alive
 
 DIR = RUN_DIR / "impair"
 HERE = Path(__file__).resolve().parent
@@ -104,7 +105,7 @@ def stop_pid(pid: int, wait: float = 3.0) -> None:
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
         except ChildProcessError:
-            done = 0 if os.path.exists(f"/proc/{pid}") and _alive(pid) else pid
+            done = 0 if pid_alive(pid) else pid
         if done:
             return
         time.sleep(0.01)
@@ -112,14 +113,6 @@ def stop_pid(pid: int, wait: float = 3.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def stop(kind: str, key: str) -> bool:
