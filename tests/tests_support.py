@@ -20,6 +20,13 @@ from workbench.marks import docker_name
 VOLATILE = {"rx_packets", "tx_packets", "state"}
 
 
+def link_names(netns: str | None = None) -> set[str]:
+    """The names of the links in a network namespace (None: the root one)."""
+    where = ["-n", netns] if netns else []
+    out = subprocess.run(["ip", *where, "-o", "link", "show"], capture_output=True, text=True, check=True)
+    return {line.split(": ")[1].split("@")[0] for line in out.stdout.splitlines()}
+
+
 def kill9(*pids: int, within: float = 10.0) -> None:
     """A crash: SIGKILL, and back once the processes are gone. The signal is queued at
     once but a process dies when it next runs (a busy ovs-vswitchd's threads take a

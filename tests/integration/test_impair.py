@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
 import pytest
+from tests_support import link_names
 
 from workbench.cli import render_status
 from workbench.engine import Engine
 from workbench.errors import BadInput
 from workbench.impair import procs
+from workbench.impair.link import resolve
 
 pytestmark = pytest.mark.lab
 
@@ -60,15 +61,10 @@ def median_rtt(engine: Engine, count: int = 40) -> float:
     return statistics.median(r.rtt_ms for r in res.replies if r.rtt_ms is not None)
 
 
-def delay_line_links(engine: Engine) -> list[str]:
-    """The delay line's veth ends (named dl<crc>a/b) in every host's namespace."""
-    found = []
-    for host in engine.hosts():
-        ns = ["-n", host.netns] if host.netns else []
-        out = subprocess.run(["ip", *ns, "-o", "link", "show"], capture_output=True, text=True)
-        names = [line.split(": ")[1].split("@")[0] for line in out.stdout.splitlines()]
-        found += [n for n in names if re.fullmatch(r"dl[0-9a-f]{8}[ab]", n)]
-    return found
+def delay_line(engine: Engine, target: str) -> set[str]:
+    """Those of the target's delay line veth ends (ImpairLink.delay_links) that exist."""
+    link = resolve(target, engine.hosts(), engine.snapshot())
+    return set(link.delay_links) & link_names(link.ns)
 
 
 def binomial_band(n: int, p: float, level: float = 0.99) -> tuple[int, int]:
@@ -96,13 +92,13 @@ def test_delay_adds_its_milliseconds_and_clear_takes_them_back(lab: Engine, cli:
         ("h1-a", 20, True)
     ]
     assert "[netem delay 20 ms (substitute)]" in render_status(lab.snapshot())  # next to h1-a
-    line = delay_line_links(lab)
+    line = delay_line(lab, "h1-a")
     assert len(line) == 2 and procs.pid_of("relay", "h1-a") is not None, line
     assert lab.netem_clear("h1-a") == ["h1-a: cleared delay 20 ms"]
     # nothing of the delay line is left: its veth pair and relay are gone, so frames take
     # the direct path again (a relay left in it costs the whole 20 ms; the direct path's own
     # wobble on a loaded 2-core machine is a few tenths of a millisecond)
-    assert delay_line_links(lab) == [] and procs.pid_of("relay", "h1-a") is None
+    assert delay_line(lab, "h1-a") == set() and procs.pid_of("relay", "h1-a") is None
     after = median_rtt(lab)
     assert after - before < 2.0, (before, after)
     assert lab.netem_show()[1] == []

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests_support import container_ping, run_cli
+from tests_support import container_ping, link_names, run_cli
 
 from workbench.engine import Engine
 from workbench.host import Place
@@ -26,11 +26,6 @@ TUNRC = {  # marked names: nothing of the machine's own is called like this
     "OVS_BRIDGE": "cn-rbr0",
     "TUN_IF": "cn-rgre0",
 }
-
-
-def root_links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
 
 
 @pytest.fixture
@@ -66,7 +61,7 @@ def test_half_of_a_scenario_on_this_machine(system_ovs: str, tunrc_dir: Path, na
     ovs = Ovs(system_ovs)
     ovs.api.add_br("foreign0", datapath_type="netdev").execute(check_error=True)  # not ours
     engine = Engine("real", tunrc_dir=tunrc_dir, ovs_db=system_ovs)
-    before = root_links()
+    before = link_names()
     try:
         assert engine.lab_status() == "real mode: this machine is host1"
         steps = engine.apply(name)
@@ -82,7 +77,7 @@ def test_half_of_a_scenario_on_this_machine(system_ovs: str, tunrc_dir: Path, na
         assert engine.apply(name) == 0
 
         assert engine.undo(name) == steps
-        assert root_links() == before
+        assert link_names() == before
         assert sorted(ovs.bridges()) == ["foreign0"]
         assert engine.snapshot().containers == ()
     finally:
@@ -90,7 +85,7 @@ def test_half_of_a_scenario_on_this_machine(system_ovs: str, tunrc_dir: Path, na
         ovs.api.del_br("foreign0", if_exists=True).execute(check_error=True)
         ovs.close()
         subprocess.run(["ip", "link", "del", foreign], check=False)
-    assert foreign not in root_links()
+    assert foreign not in link_names()
 
 
 def test_a_bridge_that_was_there_keeps_living(system_ovs: str, tunrc_dir: Path) -> None:
@@ -100,7 +95,7 @@ def test_a_bridge_that_was_there_keeps_living(system_ovs: str, tunrc_dir: Path) 
     try:
         engine.apply("exp1")
         engine.undo("exp1")
-        assert "cn-rdock0" in root_links()
+        assert "cn-rdock0" in link_names()
         addrs = subprocess.run(
             ["ip", "-o", "addr", "show", "dev", "cn-rdock0"], capture_output=True, text=True
         )
@@ -127,12 +122,12 @@ def test_clean_after_a_crash_in_real_mode(system_ovs: str, tunrc_dir: Path) -> N
             "--real", "--tunrc-dir", str(tunrc_dir), "--ovs-db", system_ovs, "scenario", "apply", "exp1"
         )
         assert applied.returncode == 0, applied.stderr
-        assert mine <= root_links()
+        assert mine <= link_names()
         dry = cli("--ovs-db", system_ovs, "clean", "--dry-run")
         assert "would remove system OVS bridge cn-rbr0" in dry.stdout and "foreign0" not in dry.stdout
         clean = cli("--ovs-db", system_ovs, "clean")
         assert clean.returncode == 0, clean.stderr
-        assert not mine & root_links()
+        assert not mine & link_names()
         assert ovs.bridges() == ["foreign0"]
         assert (
             f"containet:{rm}" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
