@@ -16,6 +16,7 @@ import docker
 
 from workbench.inventory.model import Snapshot
 from workbench.marks import docker_name
+from workbench.ovs import pid_alive
 
 VOLATILE = {"rx_packets", "tx_packets", "state"}
 
@@ -30,11 +31,12 @@ def link_names(netns: str | None = None) -> set[str]:
 def kill9(*pids: int, within: float = 10.0) -> None:
     """A crash: SIGKILL, and back once the processes are gone. The signal is queued at
     once but a process dies when it next runs (a busy ovs-vswitchd's threads take a
-    while); a crash is only simulated once it has happened."""
+    while); a crash is only simulated once it has happened (dead, as ovs.pid_alive
+    counts: a zombie is)."""
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + within
-    while any(Path(f"/proc/{p}").exists() for p in pids):
+    while any(pid_alive(p) for p in pids):
         assert time.monotonic() < deadline, f"pid(s) {pids} still there {within:g} s after SIGKILL"
         time.sleep(0.02)
 
