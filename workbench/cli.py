@@ -212,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     qset = qs.add_parser("set", help="cap a container both ways")
     qset.add_argument("container")
     qset.add_argument("--rate", type=float, required=True, metavar="MBIT", help="Mbit/s")
-    qset.add_argument("--burst", type=float, metavar="KB", help="bucket in KB (default: ~5 ms at the rate)")
+    qset.add_argument(
+        "--burst", type=float, metavar="KB", help="bucket in KB (default: 20 ms at the rate, at least 32)"
+    )
     qclr = qs.add_parser("clear", help="remove a container's cap")
     qclr.add_argument("container")
     qs.add_parser("show", help="caps in force and what enforces them")

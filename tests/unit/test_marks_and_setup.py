@@ -94,8 +94,9 @@ def test_check_spec(cidr: str, vlan: int | None, message: str) -> None:
 def test_qos_input_checks() -> None:
     from workbench import qos
 
-    assert qos.check(50, None) == 32.0  # never under 32 KB
-    assert qos.check(200, None) == 125.0  # ~5 ms at the rate
+    assert qos.check(1, None) == 32.0  # never under 32 KB
+    assert qos.check(50, None) == 125.0  # 20 ms at the rate
+    assert qos.check(200, None) == 500.0
     assert qos.check(50, 2) == 2
     for rate, burst, message in ((0, None, "positive"), (-1, None, "positive"), (50, 1.0, "full-size frame")):
         with pytest.raises(BadInput, match=message):

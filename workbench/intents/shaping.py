@@ -41,13 +41,15 @@ class QosCap(Intent):
     def commands(self) -> tuple[Cmd, ...]:
         veth = host_veth(self.name)
         bps = int(self.rate_mbit * 1e6)
+        burst_bits = int(self.burst_kb * 1024 * 8)
         tbf = f"tbf rate {self.rate_mbit:g}mbit burst {self.burst_kb:g}kb latency 50ms"
         down = (
             Cmd(
                 Where.OVS,
                 f"ovs-vsctl set port {veth} qos=@q -- --id=@q create qos type=linux-htb "
                 f"other-config:max-rate={bps} queues:0=@q0 -- "
-                f"--id=@q0 create queue other-config:max-rate={bps}",
+                f"--id=@q0 create queue other-config:min-rate={bps} other-config:max-rate={bps} "
+                f"other-config:burst={burst_bits}",
             )
             if self.on_ovs
             else Cmd(Where.HOST, f"tc qdisc add dev {veth} root {tbf}")
