@@ -3,9 +3,10 @@
 The files in exports/ (`<scenario>-<N>hosts[-plain].<sh|json>.golden`) were
 written by `Engine.export` before the change (2 and 3 hosts, bash and json, lab
 and --plain); the commands are rendered from each step's intent now, and must
-not have moved by a byte. The one change on purpose since: QoS's bucket (burst)
-went from ~5 to 20 ms at the rate, on the tbf and the htb queue alike (the qos
-files). (Named .golden: they are data, not code.)"""
+not have moved by a byte. The one change on purpose since, in the qos files:
+QoS's bucket (burst) went from ~5 to 20 ms at the rate on the tbf and the htb
+queue, and the queue has min-rate = max-rate. (Named .golden: they are data,
+not code.)"""
 
 from __future__ import annotations
 
