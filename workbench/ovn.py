@@ -28,7 +28,7 @@ from typing import Any
 
 from .errors import NotReady
 from .marks import MARK_VALUE
-from .ovs import Ovs, OvsPaths, kill_pids, pids_running, process_title, read_pid
+from .ovs import Ovs, OvsPaths, kill_pids, monitor_title_of, pids_running, read_pid
 
 SCHEMAS = Path("/usr/share/ovn")
 NB_PORT = 6641
@@ -209,7 +209,7 @@ class Controller:
         else:
             candidates = self.pids()
         for candidate in candidates:
-            title = (process_title(candidate) or ("", None))[1]
+            title = monitor_title_of(candidate)
             if title is None:
                 continue  # the daemon itself (or gone): only a monitor has a note
             note = title.partition(" (")[2].rstrip().removesuffix(")")
@@ -326,7 +326,7 @@ def monitor_of(pid: int) -> int | None:
         ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
-    title = (process_title(ppid) or ("", None))[1]  # "<pid> (<note>)" for a monitor
+    title = monitor_title_of(ppid)
     return ppid if title is not None and title.split(" ", 1)[0] == str(pid) else None
 
 

@@ -226,6 +226,12 @@ def process_title(pid: int) -> tuple[str, str | None] | None:
     return monitor_title(first.decode(errors="replace"))
 
 
+def monitor_title_of(pid: int) -> str | None:
+    """The title a monitor gave itself ("<pid> (<note>)"); None: not a monitor, or gone."""
+    found = process_title(pid)
+    return found[1] if found else None
+
+
 def pids_running(programs: tuple[bytes, ...], needle: bytes) -> list[int]:
     """Processes whose program name ends with one of `programs` and whose command line
     contains `needle` (a run directory: how our processes are marked). A daemon's
