@@ -14,11 +14,18 @@ from typing import Any
 
 import docker
 
+from workbench.engine import Engine
+from workbench.host import Host
 from workbench.inventory.model import Snapshot
 from workbench.marks import docker_name
 from workbench.ovs import pid_alive
 
 VOLATILE = {"rx_packets", "tx_packets", "state"}
+
+
+def lab_host(engine: Engine, name: str) -> Host:
+    """The engine's host called `name`."""
+    return next(h for h in engine.hosts() if h.name == name)
 
 
 def link_names(netns: str | None = None) -> set[str]:

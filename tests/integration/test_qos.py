@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from tests_support import normalized
+from tests_support import lab_host, normalized
 
 from workbench import qos
 from workbench.engine import Engine
@@ -25,7 +25,7 @@ def mbit(engine: Engine, src: str, dst: str, reverse: bool = False) -> float:
 
 
 def ovs_rows(engine: Engine, host: str = "host1") -> list[str]:
-    ovs = Ovs(next(h for h in engine.hosts() if h.name == host).ovs_db)
+    ovs = Ovs(lab_host(engine, host).ovs_db)
     try:
         return qos.marked_rows(ovs)
     finally:
@@ -59,7 +59,7 @@ def test_two_caps_measured_one_after_the_other(applied: Callable[[str], Engine])
 def stalling(engine: Engine, host: str, stall: float = 0.025, every: float = 0.06) -> Iterator[None]:
     """host's ovs-vswitchd stopped for `stall` s of every `every` s, as a busy machine
     deschedules it (SIGSTOP/SIGCONT); it always runs again on the way out."""
-    run_dir = next(h for h in engine.hosts() if h.name == host).run_dir
+    run_dir = lab_host(engine, host).run_dir
     assert run_dir is not None
     pid = read_pid(OvsPaths(run_dir).pidfile("ovs-vswitchd"))
     assert pid is not None
@@ -80,8 +80,7 @@ def stalling(engine: Engine, host: str, stall: float = 0.025, every: float = 0.0
         yield
     finally:
         done.set()
-        thread.join()
-        os.kill(pid, signal.SIGCONT)
+        thread.join()  # the loop's own finally has sent SIGCONT
 
 
 def test_a_cap_rides_out_stalls_of_the_path(applied: Callable[[str], Engine]) -> None:

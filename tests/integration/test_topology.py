@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from tests_support import lab_host
 
 from workbench import links
 from workbench.marks import NS_PREFIX
@@ -75,7 +76,7 @@ def test_rtnl_reads_what_pyroute2_reads(applied) -> None:  # type: ignore[no-unt
 def by_hand(applied) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """exp1 applied, and one more container on host2's docker0, wired with plain commands."""
     engine = applied("exp1")
-    host2 = next(h for h in engine.hosts() if h.name == "host2")
+    host2 = lab_host(engine, "host2")
     subprocess.run(["docker", "rm", "-f", HAND], capture_output=True, check=False)
     try:
         run("docker", "run", "-d", "--net=none", "--name", HAND, "containet/busybox", "sleep", "600")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from tests_support import lab_host
 from textual.widgets import DataTable, Select
 
 from screens.app import make_app
@@ -63,7 +64,8 @@ async def test_apply_exp1_live_inventory_and_ping(engine) -> None:  # type: igno
 
 async def test_doctor_finds_a_downed_veth_and_its_fix_repairs_it(engine) -> None:  # type: ignore[no-untyped-def]
     engine.apply("exp1")
-    host1 = next(h for h in engine.hosts() if h.name == "host1")
+    host1 = lab_host(engine, "host1")
+    assert host1.netns is not None  # a lab host: its own namespace
     veth = host_veth("h1-a")
     # break the path in this run's own lab: h1-a's host side goes down
     subprocess.run(["ip", "-n", host1.netns, "link", "set", veth, "down"], check=True, timeout=10)
@@ -140,7 +142,9 @@ async def test_crash_banner_names_the_repair_and_l_keeps_the_experiment(engine) 
 
     engine.apply("exp1")
     ids = {c.name: c.full_id for c in engine.snapshot().containers}
-    pidfile = next(h for h in engine.hosts() if h.name == "host1").run_dir / "ovs-vswitchd.pid"
+    run_dir = lab_host(engine, "host1").run_dir
+    assert run_dir is not None
+    pidfile = run_dir / "ovs-vswitchd.pid"
     app = make_app(engine)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: app.snap is not None, timeout=20)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests_support import lab_host
 
 from screens.app import ContainetApp, make_app
 from screens.inventory import HostTree
@@ -56,7 +57,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 # --- OVS -----------------------------------------------------------------------------
 async def test_ovsdb_server_stopped_shows_disconnected_then_recovers(engine) -> None:  # type: ignore[no-untyped-def]
-    host = next(h for h in engine.hosts() if h.name == "host1")
+    host = lab_host(engine, "host1")
     assert host.run_dir is not None and f"/{INSTANCE}/" in f"{host.run_dir}/"  # this run's own lab
     paths = OvsPaths(host.run_dir)
     pidfile = paths.pidfile("ovsdb-server")
