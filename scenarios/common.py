@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workbench import actions as a
 from workbench.setup import Setup
 from workbench.steps import Step
+
+SegmentOf = Callable[[a.ContainerSpec], str]  # the layer-2 segment a container is on
 
 
 def tunnel_steps(setup: Setup, host: str) -> list[Step]:
@@ -37,22 +41,44 @@ def tunnel_steps(setup: Setup, host: str) -> list[Step]:
     return steps
 
 
-def converged(setup: Setup) -> list[Step]:
-    """With loops (a mesh of three or more hosts): wait, at the very end, until spanning
-    tree has converged, so that "applied" means every pair can talk."""
-    if not setup.loops():
-        return []
-    bridges = tuple((h.name, setup.rc(h.name).ovs_bridge) for h in setup.hosts)
-    return [
-        a.rstp_converged(
-            bridges,
-            why="Turning RSTP on is instant, settling the tree is not: for a few seconds ports are "
-            "still Learning or Discarding and frames between some hosts are dropped. This step "
-            "waits (30 s at most) until every port of every bridge is stable (Forwarding, or "
-            "blocked as Alternate/Backup) and all bridges agree on one root; a container's new "
-            "port on the bridge goes through the same.",
+def converged(setup: Setup, segment_of: SegmentOf = lambda _c: "") -> list[Step]:
+    """The end of an OVS plan, so that "applied" means every pair can talk: with loops
+    (a mesh of three or more hosts), wait until spanning tree has converged; then wait
+    until the tunnels carry frames (see `carries`). `segment_of` names the layer-2
+    segment a container is on (exp3: its VLAN); probes stay within a segment."""
+    steps = []
+    if setup.loops():
+        bridges = tuple((h.name, setup.rc(h.name).ovs_bridge) for h in setup.hosts)
+        steps.append(
+            a.rstp_converged(
+                bridges,
+                why="Turning RSTP on is instant, settling the tree is not: for a few seconds ports are "
+                "still Learning or Discarding and frames between some hosts are dropped. This step "
+                "waits (30 s at most) until every port of every bridge is stable (Forwarding, or "
+                "blocked as Alternate/Backup) and all bridges agree on one root; a container's new "
+                "port on the bridge goes through the same.",
+            )
         )
-    ]
+    return steps + carries(
+        setup,
+        segment_of,
+        why="Every port and tunnel is configured, but the first frames across still wait on "
+        "ARP through the tunnel, the bridges' MAC learning and, on the userspace datapath, OVS "
+        "resolving the other host's underlay address: this step changes nothing and waits "
+        "(10 s at most) until a container of each host reaches one of every other host, so "
+        "that `apply` returns when traffic flows.",
+    )
+
+
+def carries(setup: Setup, segment_of: SegmentOf, *, why: str) -> list[Step]:
+    """A traffic barrier (actions.tunnels_carry): on each segment, the first container of
+    each host stands for that host and pings one of every other host. Nothing when no
+    segment spans two hosts (one host; real mode, where a machine plans its own)."""
+    firsts: dict[str, dict[str, a.ContainerSpec]] = {}
+    for spec in setup.all_containers:
+        firsts.setdefault(segment_of(spec), {}).setdefault(spec.host, spec)
+    groups = [tuple(reps.values()) for reps in firsts.values() if len(reps) > 1]
+    return [a.tunnels_carry(*groups, why=why)] if groups else []
 
 
 def run_containers(setup: Setup) -> list[Step]:

@@ -29,6 +29,6 @@ def plan(setup: Setup) -> Plan:
             vlan_note=" as an access port with its VLAN tag (OVS keeps tags apart, also across the tunnel)",
             tagged=True,
         )
-        + converged(setup)
+        + converged(setup, lambda c: f"vlan {c.vlan}")
     )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"same_vlan_only": True})

@@ -10,7 +10,7 @@ from workbench.setup import Setup
 from workbench.steps import Plan, Step
 from workbench.tunrc import Tunrc
 
-from .common import run_containers
+from .common import carries, run_containers
 
 NAME = "kvxlan"
 TITLE = "Kernel VXLAN"
@@ -123,15 +123,12 @@ def plan(setup: Setup) -> Plan:
                 "through the VXLAN device: offload stays on.",
             )
         )
-    firsts = {spec.host: spec for spec in reversed(setup.containers)}  # each host's first
-    if len(firsts) > 1:
-        steps.append(
-            a.tunnels_carry(
-                tuple(firsts[h.name] for h in setup.hosts if h.name in firsts),
-                why="Every device is configured, but the first frames still wait for the "
-                "underlay's ARP and the bridges' and VXLAN devices' learning: this step changes "
-                "nothing and waits (10 s at most) until a container of each host reaches one of "
-                "every other host, so that `apply` returns when traffic flows.",
-            )
-        )
+    steps += carries(
+        setup,
+        lambda _c: "",
+        why="Every device is configured, but the first frames still wait for the "
+        "underlay's ARP and the bridges' and VXLAN devices' learning: this step changes "
+        "nothing and waits (10 s at most) until a container of each host reaches one of "
+        "every other host, so that `apply` returns when traffic flows.",
+    )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})

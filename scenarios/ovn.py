@@ -3,7 +3,6 @@ every host, Geneve tunnels built by ovn-controller itself, no spanning tree."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from workbench import actions as a
@@ -13,7 +12,7 @@ from workbench.ovn import BR_INT, NB_PORT, SB_PORT, OvnDb, tcp_remote
 from workbench.setup import Setup
 from workbench.steps import Plan, Step
 
-from .common import run_containers
+from .common import SegmentOf, carries, run_containers
 
 NAME = "ovn"
 TITLE = "OVN logical switch"
@@ -24,7 +23,6 @@ SUMMARY = (
 
 DEFAULT_SWITCH = "ls0"
 #: a container's logical switch (ovn-vlan: one per VLAN)
-SwitchOf = Callable[[a.ContainerSpec], str]
 
 
 def _run_dir(setup: Setup, host: str) -> str:
@@ -154,7 +152,7 @@ def chassis(setup: Setup) -> list[Step]:
     return steps
 
 
-def build(setup: Setup, name: str, title: str, summary: str, switch_of: SwitchOf) -> Plan:
+def build(setup: Setup, name: str, title: str, summary: str, switch_of: SegmentOf) -> Plan:
     hub = setup.hosts[0]
     nb, sb = remotes(setup)
     switches = sorted({switch_of(c) for c in setup.all_containers} or {DEFAULT_SWITCH})
@@ -209,29 +207,17 @@ def build(setup: Setup, name: str, title: str, summary: str, switch_of: SwitchOf
         )
     )
     groups = {c.name: switch_of(c) for c in setup.all_containers}
-    carriers = [reps for reps in (_host_firsts(setup, sw, switch_of) for sw in switches) if len(reps) > 1]
-    if carriers:
-        steps.append(
-            a.tunnels_carry(
-                *carriers,
-                why="Ports up and controllers caught up say the flows are written; this proves "
-                "they carry frames: it changes nothing and waits (10 s at most) until, on each "
-                "logical switch, a container of each host reaches one of every other host "
-                "through its Geneve tunnel. An ovn-controller that crashed and was restarted by "
-                "its monitor reprograms br-int from scratch, and this waits for that too.",
-            )
-        )
+    steps += carries(
+        setup,
+        switch_of,
+        why="Ports up and controllers caught up say the flows are written; this proves "
+        "they carry frames: it changes nothing and waits (10 s at most) until, on each "
+        "logical switch, a container of each host reaches one of every other host "
+        "through its Geneve tunnel. An ovn-controller that crashed and was restarted by "
+        "its monitor reprograms br-int from scratch, and this waits for that too.",
+    )
     expect = {"all_talk": True} if len(switches) == 1 else {"same_group_only": groups}
     return Plan(name, title, summary, tuple(steps), expect=expect)
-
-
-def _host_firsts(setup: Setup, switch: str, switch_of: SwitchOf) -> tuple[a.ContainerSpec, ...]:
-    """The first container of each host on `switch`: who stands for that host there."""
-    firsts: dict[str, a.ContainerSpec] = {}
-    for spec in setup.all_containers:
-        if switch_of(spec) == switch:
-            firsts.setdefault(spec.host, spec)
-    return tuple(firsts.values())
 
 
 def plan(setup: Setup) -> Plan:

@@ -103,3 +103,28 @@ def test_unknown_scenario(engine: Engine) -> None:
     have = "exp1, exp2, exp3, vxlan, kvxlan, qos, ovn, ovn-vlan"
     with pytest.raises(BadInput, match=f"unknown scenario .exp9. \\(have: {have}\\)"):
         engine.plan("exp9")
+
+
+@pytest.mark.parametrize("name", ["exp1", "exp2", "exp3", "vxlan", "qos", "kvxlan", "ovn", "ovn-vlan"])
+def test_every_two_host_plan_ends_when_traffic_flows(engine: Engine, name: str) -> None:
+    """`apply` returns when frames cross, not when configuration is written: every
+    scenario's last step is the traffic barrier, and it probes within a segment only
+    (exp3's VLANs, ovn-vlan's logical switches), or it would wait for what the
+    scenario forbids."""
+    from workbench.intents import TunnelsCarry
+
+    plan = engine.plan(name)
+    last = plan.steps[-1]
+    assert isinstance(last.intent, TunnelsCarry) and last.readiness and last.host == ""
+    probes = {(src.name, ip) for _h, src, ip in last.intent.probes}
+    if name in ("exp3", "ovn-vlan"):  # h1-a/h2-a on 10, h1-b/h2-b on 20
+        assert probes == {
+            ("h1-a", "172.15.42.101"),
+            ("h2-a", "172.15.42.100"),
+            ("h1-b", "172.15.42.103"),
+            ("h2-b", "172.15.42.102"),
+        }
+    else:
+        assert probes == {("h1-a", "172.15.42.101"), ("h2-a", "172.15.42.100")}
+    # in a shell it waits as the step does: one echo a second, 10 s at most
+    assert [c.text for c in last.commands] == [f"ping -c 1 -w 10 {ip}" for _h, _src, ip in last.intent.probes]

@@ -405,7 +405,7 @@ class PairTalks(Readiness):
         return f"wait until {self.src.name} reaches {self.dst_ip}"
 
     def commands(self) -> tuple[Cmd, ...]:
-        return (Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {self.dst_ip}", self.src),)
+        return (Cmd(Where.CONTAINER, ping_until(self.bound, self.dst_ip), self.src),)
 
     def verify(self, ctx: Context) -> bool:
         target = Target(self.dst_ip, self.dst_ip)
@@ -415,6 +415,12 @@ class PairTalks(Readiness):
         except OSError:
             return False
         return got[target].received > 0
+
+
+def ping_until(bound: float, ip: str) -> str:
+    """A readiness wait in a shell: `-c 1 -w N` sends an echo a second until the first
+    answer, N seconds at most, as the step waits (its own tries are 0.5 s apart)."""
+    return f"ping -c 1 -w {bound:g} {ip}"
 
 
 #: (the host of the container that pings, that container, the address it pings)
@@ -442,7 +448,9 @@ class TunnelsCarry(Readiness):
         return f"wait until the tunnels carry frames between {', '.join(hosts)} ({len(self.probes)} pairs)"
 
     def commands(self) -> tuple[Cmd, ...]:
-        return tuple(Cmd(Where.CONTAINER, f"ping -c 1 -W 1 {ip}", src, host=h) for h, src, ip in self.probes)
+        return tuple(
+            Cmd(Where.CONTAINER, ping_until(self.bound, ip), src, host=h) for h, src, ip in self.probes
+        )
 
     def _silent(self, ctx: Context) -> list[str]:
         """The probes that got no answer this time, as "src -> ip"."""
