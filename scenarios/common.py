@@ -65,20 +65,30 @@ def converged(setup: Setup, segment_of: SegmentOf = lambda _c: "") -> list[Step]
         why="Every port and tunnel is configured, but the first frames across still wait on "
         "ARP through the tunnel, the bridges' MAC learning and, on the userspace datapath, OVS "
         "resolving the other host's underlay address: this step changes nothing and waits "
-        "(10 s at most) until a container of each host reaches one of every other host, so "
-        "that `apply` returns when traffic flows.",
+        "(10 s at most) until every tunnel and every container's port carries frames, so that "
+        "`apply` returns when traffic flows: the first container of each host reaches the "
+        "first of every other host, every other container the first of the next host.",
     )
 
 
 def carries(setup: Setup, segment_of: SegmentOf, *, why: str) -> list[Step]:
-    """A traffic barrier (actions.tunnels_carry): on each segment, the first container of
-    each host stands for that host and pings one of every other host. Nothing when no
-    segment spans two hosts (one host; real mode, where a machine plans its own)."""
-    firsts: dict[str, dict[str, a.ContainerSpec]] = {}
+    """A traffic barrier (actions.tunnels_carry), per segment: the first container of
+    each host pings the first of every other host (every tunnel, both ways), and every
+    other container pings the first of the next host (its own port, both ways).
+    Nothing when no segment spans two hosts (one host; real mode, where a machine
+    plans its own)."""
+    segments: dict[str, dict[str, list[a.ContainerSpec]]] = {}
     for spec in setup.all_containers:
-        firsts.setdefault(segment_of(spec), {}).setdefault(spec.host, spec)
-    groups = [tuple(reps.values()) for reps in firsts.values() if len(reps) > 1]
-    return [a.tunnels_carry(*groups, why=why)] if groups else []
+        segments.setdefault(segment_of(spec), {}).setdefault(spec.host, []).append(spec)
+    pairs = []
+    for by_host in segments.values():
+        if len(by_host) < 2:
+            continue
+        firsts = [specs[0] for specs in by_host.values()]
+        pairs += [(x, y) for x in firsts for y in firsts if x.host != y.host]
+        for k, specs in enumerate(by_host.values()):
+            pairs += [(rest, firsts[(k + 1) % len(firsts)]) for rest in specs[1:]]
+    return [a.tunnels_carry(pairs, why=why)] if pairs else []
 
 
 def run_containers(setup: Setup) -> list[Step]:

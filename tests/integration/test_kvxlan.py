@@ -91,7 +91,7 @@ def kernel_tunnels() -> dict[str, list[dict[str, Any]]]:
 
 def test_two_hosts_talk_right_after_apply_and_tcp_crosses(two: str) -> None:
     assert "kvxlan: applied 1" in two  # 18 steps, and the readiness step when it had to wait
-    assert "wait until the tunnels carry frames between host1, host2 (2 pairs)" in two
+    assert "wait until the tunnels carry frames between host1, host2 (4 pairs)" in two
     pingall_clean(12)  # right after apply: no retry, no wait
     tunnels = kernel_tunnels()
     assert [

@@ -82,9 +82,12 @@ def test_two_hosts_follow_the_seed_through_the_kernel() -> None:
     assert plan.expect == {"all_talk": True}
     ready = plan.steps[-1].intent
     assert isinstance(ready, TunnelsCarry) and ready.readiness and ready.host == ""
+    # each tunnel both ways (the hosts' first containers), then each other container's port
     assert [(h, c.name, ip) for h, c, ip in ready.probes] == [
         ("host1", "h1-a", "172.15.42.101"),
         ("host2", "h2-a", "172.15.42.100"),
+        ("host1", "h1-b", "172.15.42.101"),
+        ("host2", "h2-b", "172.15.42.100"),
     ]
 
 
@@ -102,7 +105,7 @@ def test_three_hosts_flood_to_every_other_host_without_spanning_tree() -> None:
     assert "bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 10.0.0.5" in texts
     assert not any("rstp" in s.id for s in plan.steps)
     ready = plan.steps[-1].intent
-    assert isinstance(ready, TunnelsCarry) and len(ready.probes) == 6
+    assert isinstance(ready, TunnelsCarry) and len(ready.probes) == 3 * 2 + 3  # host pairs, then the b's
     assert "no loop" in plan.step("host1/vxlan:vxlan0").why
 
 

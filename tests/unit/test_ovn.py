@@ -34,12 +34,13 @@ def test_one_plan_shape_for_two_to_eight_hosts(hosts: int) -> None:
     assert k.count("ls") == 1 and k.count("lsp") == containers
     assert k.count("run") == k.count("plumb") == containers
     # the last two steps wait, barriers that change nothing: OVN's own view of ready,
-    # then traffic -- a container of each host reaches one of every other host
+    # then traffic -- each host's first container reaches every other host's first, and
+    # the other container of each host the first of the next host
     ready, carry = p.steps[-2:]
     assert ready.id == "/ovn-ready" and ready.readiness and ready.host == ""
     assert f"wait until {containers} logical ports are up and {hosts} chassis tunnelled" == ready.title
     assert carry.id == "/tunnels-carry" and carry.readiness and carry.host == ""
-    assert isinstance(carry.intent, TunnelsCarry) and len(carry.intent.probes) == hosts * (hosts - 1)
+    assert isinstance(carry.intent, TunnelsCarry) and len(carry.intent.probes) == hosts * (hosts - 1) + hosts
     assert {ip for _h, _src, ip in carry.intent.probes} == {f"172.15.42.{100 + i}" for i in range(hosts)}
     assert p.expect == {"all_talk": True}
     assert len(p.steps) == 3 + 3 * hosts + 1 + 3 * containers + 2

@@ -124,7 +124,12 @@ def test_every_two_host_plan_ends_when_traffic_flows(engine: Engine, name: str) 
             ("h1-b", "172.15.42.103"),
             ("h2-b", "172.15.42.102"),
         }
-    else:
-        assert probes == {("h1-a", "172.15.42.101"), ("h2-a", "172.15.42.100")}
+    else:  # each tunnel both ways, and every other container's own port
+        assert probes == {
+            ("h1-a", "172.15.42.101"),
+            ("h2-a", "172.15.42.100"),
+            ("h1-b", "172.15.42.101"),
+            ("h2-b", "172.15.42.100"),
+        }
     # in a shell it waits as the step does: one echo a second, 10 s at most
     assert [c.text for c in last.commands] == [f"ping -c 1 -w 10 {ip}" for _h, _src, ip in last.intent.probes]
