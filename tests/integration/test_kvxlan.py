@@ -206,7 +206,7 @@ def test_a_kernel_vxlan_built_by_hand_is_understood(two: str) -> None:
 
 def test_three_hosts_head_end_replication(own_lab: None) -> None:
     ok("lab", "up", "--hosts", "3")
-    assert "between host1, host2, host3 (6 pairs)" in ok("scenario", "apply", "kvxlan")
+    assert "between host1, host2, host3 (9 pairs)" in ok("scenario", "apply", "kvxlan")  # 6 host pairs, 3 b's
     pingall_clean(30)
     remotes = {h: [t["remotes"] for t in ts] for h, ts in kernel_tunnels().items()}
     assert remotes == {

@@ -151,11 +151,11 @@ def test_mtu_fits_the_tunnel_and_1500_is_the_trap(engine: Engine) -> None:
 
 def test_apply_twice_is_the_same_state_and_undo_restores(engine: Engine) -> None:
     before = normalized(engine.snapshot())
-    assert engine.apply("exp1") == 18
+    assert engine.apply("exp1") == 19  # 18 steps, then the traffic barrier
     once = normalized(engine.snapshot())
     assert engine.apply("exp1") == 0
     assert normalized(engine.snapshot()) == once
-    assert engine.undo("exp1") == 18
+    assert engine.undo("exp1") == 18  # the barrier changed nothing: nothing to undo
     assert normalized(engine.snapshot()) == before
     assert engine.undo("exp1") == 0
     assert engine.active() is None
