@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -570,3 +570,21 @@ def appctl(host: Host, *args: str, daemon: str = "ovs-vswitchd") -> str:
         return host.place.run(argv).stdout
     except WorkbenchError:
         raise
+
+
+#: seconds a readiness wait over OVS bridges waits before it drops their datapath
+#: flows, and again after as many more (see purge_datapath_flows)
+PURGE_EVERY = 3.0
+
+
+def purge_datapath_flows(hosts: Iterable[Host]) -> None:
+    """Drop every datapath flow of these hosts' ovs-vswitchd (`revalidator/purge`); the
+    next packet makes each again from the OpenFlow tables. For a readiness wait that
+    does not end: flows made while spanning tree was moving can outlive the tree's
+    change on the userspace datapath, and traffic that keeps hitting them keeps them
+    (measured, 8-host mesh: a port's BPDUs, or a few pairs' frames, held for 30 s and
+    more; each time, the tree settled or the pairs answered within 3 s of a purge).
+    A host whose daemon cannot be reached is passed over."""
+    for host in hosts:
+        with suppress(WorkbenchError, OSError):
+            appctl(host, "revalidator/purge")

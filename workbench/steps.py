@@ -144,6 +144,7 @@ def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] |
     start = time.monotonic()
     deadline = start + step.settle
     next_line = start + PROGRESS_EVERY
+    nudged = 0.0  # seconds waited at the last nudge
     while True:
         if _safe_verify(step, ctx):
             return True
@@ -152,15 +153,16 @@ def wait_verified(step: Step, ctx: Context, on_progress: Callable[[str], None] |
             return False
         if now >= next_line:
             next_line = now + PROGRESS_EVERY
-            _safe_nudge(step, ctx)
+            _safe_nudge(step, ctx, now - start, nudged)
+            nudged = now - start
             if on_progress is not None and (line := _safe_progress(step, ctx)):
                 on_progress(line)
         time.sleep(0.05)
 
 
-def _safe_nudge(step: Step, ctx: Context) -> None:
+def _safe_nudge(step: Step, ctx: Context, waited: float, before: float) -> None:
     with contextlib.suppress(Exception):  # a nudge that fails leaves verify to say so
-        step.intent.nudge(ctx)
+        step.intent.nudge(ctx, waited, before)
 
 
 def _safe_progress(step: Step, ctx: Context) -> str | None:

@@ -289,3 +289,27 @@ def test_a_readiness_step_waits_again_once_a_step_before_it_was_applied() -> Non
     held = Ticking("host1", "daemon", [True], ready=False)
     again = Ticking("", "caught-up", [True])
     assert Plan("t", "T", "s", (Step(held, "w"), Step(again, "w"))).apply(Context([])) == 0
+
+
+def test_a_waits_nudge_comes_once_per_period() -> None:
+    """Readiness waits drop stale datapath flows every PURGE_EVERY seconds, not at
+    every nudge: `every` says when a nudge crossed a period's end."""
+    from workbench.intents.base import every
+
+    nudges = [0.5, 1.0, 1.6, 2.9, 3.4, 4.0, 5.9, 6.05, 6.6, 9.9]
+    crossed = [t for t, before in zip(nudges, [0.0, *nudges], strict=False) if every(3.0, t, before)]
+    assert crossed == [3.4, 6.05, 9.9]
+
+
+def test_rstp_runs_on_the_labs_timers_and_shows_them() -> None:
+    """Forward delay 4 s (the protocol's least) and max age 6 s: a handshake that is
+    lost costs 2 x 4 s, not 2 x 15; the shown command sets them with RSTP."""
+    from workbench.intents import Rstp
+    from workbench.intents.switch import RSTP_TIMERS
+
+    assert RSTP_TIMERS == {"rstp-forward-delay": "4", "rstp-max-age": "6"}
+    delay, age = int(RSTP_TIMERS["rstp-forward-delay"]), int(RSTP_TIMERS["rstp-max-age"])
+    assert delay >= 4 and 2 * (2 + 1) <= age <= 2 * (delay - 1)  # 802.1D's rules, hello 2 s
+    (cmd,) = Rstp("host1", "br0").commands()
+    timers = "other_config:rstp-forward-delay=4 other_config:rstp-max-age=6"
+    assert cmd.text == f"ovs-vsctl set bridge br0 rstp_enable=true {timers}"

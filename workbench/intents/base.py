@@ -64,6 +64,12 @@ class Cmd:
     host: str = ""
 
 
+def every(period: float, waited: float, before: float) -> bool:
+    """For a nudge: True once per `period` seconds of waiting, from the first period's
+    end on (a nudge between `before` and `waited` seconds crossed a multiple of it)."""
+    return int(waited // period) > int(before // period)
+
+
 class Intent:
     """Base of every intent: subclasses are frozen dataclasses with a `host` field.
 
@@ -73,7 +79,8 @@ class Intent:
     changes nothing, only waits until what the steps before it made is ready (so
     `back` and `undo` pass over it); `progress`: while verify waits, one line on how
     far it is (None: nothing to say); `nudge`: while verify waits, a chance to put
-    right what keeps it from holding (nothing, for most)."""
+    right what keeps it from holding (nothing, for most), told how long it has
+    waited now and at the nudge before (see `every`)."""
 
     host: str
 
@@ -96,7 +103,7 @@ class Intent:
     def progress(self, ctx: Context) -> str | None:
         return None
 
-    def nudge(self, ctx: Context) -> None:
+    def nudge(self, ctx: Context, waited: float, before: float) -> None:
         return None
 
     def key(self) -> str:

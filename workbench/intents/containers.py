@@ -18,8 +18,8 @@ from ..errors import BadInput, WorkbenchError
 from ..host import Place
 from ..marks import IMAGE, IPT_COMMENT, LABEL, LABEL_HOST, LABEL_NAME, MARK_VALUE, docker_name, host_veth
 from ..measure.ping import PingOptions, PingResult, Source, Target, ping_from, ping_sources
-from ..ovs import one
-from .base import Cmd, ContainerRef, Intent, Readiness, Where, pid_expr
+from ..ovs import PURGE_EVERY, one, purge_datapath_flows
+from .base import Cmd, ContainerRef, Intent, Readiness, Where, every, pid_expr
 
 if TYPE_CHECKING:
     from ..steps import Context
@@ -476,6 +476,13 @@ class TunnelsCarry(Readiness):
 
     def verify(self, ctx: Context) -> bool:
         return not self._silent(ctx)
+
+    def nudge(self, ctx: Context, waited: float, before: float) -> None:
+        """Every PURGE_EVERY seconds of silence, the probes' hosts drop their OVS
+        datapath flows (see ovs.purge_datapath_flows): pairs silent for 13 s after the
+        tree had settled answered within a second of one."""
+        if every(PURGE_EVERY, waited, before):
+            purge_datapath_flows(ctx.host(h) for h in sorted({h for h, _s, _ip in self.probes}))
 
     def progress(self, ctx: Context) -> str | None:
         silent = self._silent(ctx)

@@ -216,7 +216,7 @@ class OvnController(_OvnDaemon):
         if not self.daemon.pids():
             ctx.run(ctx.host(self.host).place, self.daemon.argv())
 
-    def nudge(self, ctx: Context) -> None:
+    def nudge(self, ctx: Context, waited: float, before: float) -> None:
         restart_held_off(ctx, [(self.host, self.daemon)])
 
     def undo(self, ctx: Context) -> None:
@@ -587,7 +587,7 @@ class OvnReady(Readiness):
             check_error=True
         )
 
-    def nudge(self, ctx: Context) -> None:
+    def nudge(self, ctx: Context, waited: float, before: float) -> None:
         """A controller that crashed after its own step verified: see restart_held_off."""
         lab = [ctx.host(h) for h in self.hosts]
         restart_held_off(ctx, [(h.name, ovn.Controller(h.run_dir)) for h in lab if h.run_dir and not h.real])
