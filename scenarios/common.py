@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workbench import actions as a
+from workbench.intents import TunnelsCarry
 from workbench.setup import Setup
 from workbench.steps import Step
 
@@ -62,21 +63,27 @@ def converged(setup: Setup, segment_of: SegmentOf = lambda _c: "") -> list[Step]
     return steps + carries(
         setup,
         segment_of,
-        why="Every port and tunnel is configured, but the first frames across still wait on "
+        waiting="Every port and tunnel is configured, but the first frames across still wait on "
         "ARP through the tunnel, the bridges' MAC learning and, on the userspace datapath, OVS "
-        "resolving the other host's underlay address: this step changes nothing and waits "
-        "(10 s at most) until every tunnel and every container's port carries frames, so that "
-        "`apply` returns when traffic flows: the first container of each host reaches the "
-        "first of every other host, every other container the first of the next host.",
+        "resolving the other host's underlay address",
     )
 
 
-def carries(setup: Setup, segment_of: SegmentOf, *, why: str) -> list[Step]:
+def carries(
+    setup: Setup, segment_of: SegmentOf, *, waiting: str, within: str = "", after: str = ""
+) -> list[Step]:
     """A traffic barrier (actions.tunnels_carry), per segment: the first container of
     each host pings the first of every other host (every tunnel, both ways), and every
     other container pings the first of the next host (its own port, both ways).
     Nothing when no segment spans two hosts (one host; real mode, where a machine
-    plans its own)."""
+    plans its own). Its why: `waiting` (what frames still wait for), what the step
+    does, `within` ("on each ..., ") before its probes, then `after`."""
+    why = (
+        f"{waiting}: this step changes nothing and waits ({TunnelsCarry.bound:g} s at most) until every "
+        "tunnel and every container's port carries frames, so that `apply` returns when traffic "
+        f"flows: {within}the first container of each host reaches the first of every other host, "
+        f"every other container the first of the next host.{after}"
+    )
     segments: dict[str, dict[str, list[a.ContainerSpec]]] = {}
     for spec in setup.all_containers:
         segments.setdefault(segment_of(spec), {}).setdefault(spec.host, []).append(spec)

@@ -126,10 +126,7 @@ def plan(setup: Setup) -> Plan:
     steps += carries(
         setup,
         lambda _c: "",
-        why="Every device is configured, but the first frames still wait for the "
-        "underlay's ARP and the bridges' and VXLAN devices' learning: this step changes "
-        "nothing and waits (10 s at most) until the first container of each host reaches "
-        "the first of every other host, and every other container the first of the next "
-        "host, so that `apply` returns when traffic flows.",
+        waiting="Every device is configured, but the first frames still wait for the "
+        "underlay's ARP and the bridges' and VXLAN devices' learning",
     )
     return Plan(NAME, TITLE, SUMMARY, tuple(steps), expect={"all_talk": True})
