@@ -116,9 +116,9 @@ class TunnelPort(Intent):
 #: RSTP's bridge timers for a lab whose bridges are one tunnel apart (every other
 #: bridge is a neighbour, or the root's): the protocol's smallest forward delay, and
 #: the max age it allows (2 x (forward delay - 1)). RSTP settles by a handshake
-#: between neighbours; when one is lost (measured: 8 hosts, 3 applies in 14) a port
-#: moves on by its forward-delay timer instead, twice: 2 x 15 s with the default,
-#: 2 x 4 s with these.
+#: between neighbours; when one is lost a port moves on by its forward-delay timer
+#: instead, twice: 2 x 15 s with the default, 2 x 4 s with these. (On 8 hosts the
+#: handshakes were lost to stale datapath flows: see RstpConverged.nudge.)
 RSTP_TIMERS = {"rstp-forward-delay": "4", "rstp-max-age": "6"}
 
 
